@@ -1,0 +1,28 @@
+# The two commands of README.md: `make run` and `make test`. Both set up everything on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.segspark-installed
+
+.PHONY: run test venv java clean
+
+run: java $(STAMP)
+	./spark-submit.sh jobs/segment_customers.py $(ARGS)
+
+test: java $(STAMP)
+	SPARK_LOCAL_IP=127.0.0.1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+venv: $(STAMP)
+
+java:
+	@scripts/ensure-java.sh
+
+# Exact versions from constraints.txt, so every machine runs what was tested.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks and the reference method segspark is measured against."""

@@ -1,0 +1,47 @@
+"""What every job does at its edge: one-line errors instead of tracebacks, and a clean exit code."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from typing import Callable
+
+from segspark.errors import InputError, UsageError
+
+EXIT_INPUT = 2
+EXIT_USAGE = 64
+EXIT_FAILURE = 1
+
+
+def _spark_failure_line(error: BaseException) -> str:
+    """The meaningful line of a Spark/Py4J error: its error class and message, no JVM stack."""
+    text = str(error)
+    for pattern in (r"Caused by: [\w.$]+: ([^\n]+)", r"(\[[A-Z_.]+\][^\n]*)"):
+        found = re.findall(pattern, text)
+        if found:
+            return found[-1].strip()
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def run(main: Callable[[], int | None], job: str) -> None:
+    """Run a job's main(), turning known failures into one line on stderr and an exit code.
+
+    Set SEGSPARK_DEBUG=1 to see the full traceback of an unexpected failure.
+    """
+    try:
+        code = main() or 0
+    except InputError as error:
+        print(f"{job}: input error: {error}", file=sys.stderr)
+        code = EXIT_INPUT
+    except UsageError as error:
+        print(f"{job}: {error}", file=sys.stderr)
+        code = EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - the edge of the program
+        if os.environ.get("SEGSPARK_DEBUG"):
+            traceback.print_exc()
+        print(f"{job}: failed: {_spark_failure_line(error)}", file=sys.stderr)
+        print(f"{job}: (SEGSPARK_DEBUG=1 shows the full traceback)", file=sys.stderr)
+        code = EXIT_FAILURE
+    sys.exit(code)

@@ -1,0 +1,174 @@
+"""Turning raw order lines into typed ones, without losing a line.
+
+Every line comes out of `conform_to_schema` exactly once: typed, or marked for quarantine with a
+rule and a reason that names the column and the offending value. Nothing here reads a path; the
+jobs' edge (`segspark.io`) does that and hands over DataFrames.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from segspark.errors import InputError
+
+CORRUPT_RECORD_COLUMN = "_corrupt_record"
+SOURCE_FILE_COLUMN = "source_file"
+
+#: Columns every conformed DataFrame carries besides the schema's own.
+QUARANTINE_COLUMNS = ("source_file", "quarantine_rule", "quarantine_reason", "raw_line")
+
+#: Source types that convert to a target type without loss (Parquet files written by other tools).
+_WIDENING = {
+    T.LongType: (T.IntegerType, T.ShortType, T.ByteType, T.LongType),
+    T.DoubleType: (T.FloatType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.DoubleType),
+    T.DateType: (T.DateType,),
+    T.StringType: (T.StringType,),
+}
+
+_KIND = {T.LongType: "a whole number", T.DoubleType: "a number", T.DateType: "a date"}
+
+
+def raw_csv_schema(schema: T.StructType) -> T.StructType:
+    """Every column as a string, plus Spark's corrupt-record column for lines of the wrong width.
+
+    Reading strings first and typing them in `conform_to_schema` lets a bad value be quarantined
+    with the name of its column, which Spark's own CSV type conversion cannot say.
+    """
+    fields = [T.StructField(field.name, T.StringType()) for field in schema.fields]
+    return T.StructType(fields + [T.StructField(CORRUPT_RECORD_COLUMN, T.StringType())])
+
+
+def check_csv_header(header_line: str | None, schema: T.StructType, source: str) -> None:
+    """Refuse a file whose header is not the schema's columns in order, naming the column."""
+    if header_line is None:
+        return  # an empty file holds no lines; Spark skips it and so do the counts
+    header = next(csv.reader([header_line.lstrip("\ufeff")]), [])
+    header = [name.strip() for name in header]
+    expected = schema.fieldNames()
+    if header == expected:
+        return
+    missing = [name for name in expected if name not in header]
+    unexpected = [name for name in header if name not in expected]
+    if missing:
+        detail = f"missing column {missing[0]!r}"
+        if unexpected:
+            detail += f" (found {unexpected[0]!r} instead)"
+    elif unexpected:
+        detail = f"unexpected column {unexpected[0]!r}"
+    else:
+        position = next(i for i, (a, b) in enumerate(zip(header, expected)) if a != b)
+        detail = (
+            f"column {position + 1} is {header[position]!r} but {expected[position]!r} belongs "
+            "there; columns must be in the export's order"
+        )
+    raise InputError(f"{source}: bad header: {detail}")
+
+
+def check_source_columns(source_schema: T.StructType, schema: T.StructType, source: str) -> None:
+    """Refuse a typed source (Parquet) whose columns are missing or of a type that would lose data."""
+    present = {field.name: field.dataType for field in source_schema.fields}
+    for field in schema.fields:
+        if field.name not in present:
+            raise InputError(f"{source}: missing column {field.name!r}")
+        source_type = present[field.name]
+        accepted = (T.StringType,) + _WIDENING[type(field.dataType)]
+        if not isinstance(source_type, accepted):
+            raise InputError(
+                f"{source}: column {field.name!r} is {source_type.simpleString()}, "
+                f"expected {field.dataType.simpleString()}"
+            )
+
+
+def _blank_to_null(value: Column, trim: bool) -> Column:
+    return F.nullif(F.trim(value) if trim else value, F.lit(""))
+
+
+def _typed(value: Column, target: T.DataType, date_format: str) -> Column:
+    if isinstance(target, T.DateType):
+        return F.try_to_date(value, date_format)
+    return value.try_cast(target)
+
+
+def conform_to_schema(
+    source: DataFrame,
+    schema: T.StructType,
+    required: Sequence[str],
+    date_format: str,
+) -> DataFrame:
+    """Type every column of `schema` and mark each line that cannot be used for quarantine.
+
+    The source has the schema's columns (strings from a CSV, or typed ones from Parquet) and a
+    `source_file` column. The result has the schema's columns, typed, then `quarantine_rule`
+    (null for a good line), `quarantine_reason` and `raw_line`. A line is quarantined when it has
+    the wrong number of fields, a value that does not parse as its column's type, or no value in
+    a `required` column; the first problem found names the rule.
+    """
+    source_types = {field.name: field.dataType for field in source.schema.fields}
+    has_corrupt_column = CORRUPT_RECORD_COLUMN in source_types
+
+    typed_columns = []
+    problems: list[tuple[Column, Column, Column]] = []  # (condition, rule, reason)
+    if has_corrupt_column:
+        wrong_width = F.col(CORRUPT_RECORD_COLUMN).isNotNull()
+        problems.append(
+            (
+                wrong_width,
+                F.lit("wrong_field_count"),
+                F.lit(f"wrong number of fields (expected {len(schema.fields)})"),
+            )
+        )
+    for field in schema.fields:
+        from_string = isinstance(source_types[field.name], T.StringType)
+        if from_string:
+            trim = not isinstance(field.dataType, T.StringType)
+            raw = _blank_to_null(F.col(field.name), trim=trim)
+            typed = _typed(raw, field.dataType, date_format)
+        else:
+            raw = F.col(field.name)
+            typed = raw.cast(field.dataType)  # a widening checked by check_source_columns
+        typed_columns.append(typed.alias(field.name))
+        if from_string and not isinstance(field.dataType, T.StringType):
+            unparsable = raw.isNotNull() & typed.isNull()
+            problems.append(
+                (
+                    unparsable,
+                    F.lit(f"bad_{field.name}"),
+                    F.concat(
+                        F.lit(f"{field.name} is not {_KIND[type(field.dataType)]}: '"),
+                        F.substring(raw, 1, 100),
+                        F.lit("'"),
+                    ),
+                )
+            )
+        if field.name in required:
+            problems.append(
+                (raw.isNull(), F.lit(f"missing_{field.name}"), F.lit(f"no value in {field.name}"))
+            )
+
+    rule = F.lit(None).cast("string")
+    reason = F.lit(None).cast("string")
+    for condition, rule_name, text in reversed(problems):  # the first problem listed wins
+        rule = F.when(condition, rule_name).otherwise(rule)
+        reason = F.when(condition, text).otherwise(reason)
+
+    # For a line of the right width the fields are joined back (a missing value stays an empty field).
+    joined = F.concat_ws(",", *[F.coalesce(F.col(f.name).cast("string"), F.lit("")) for f in schema.fields])
+    raw_line = F.coalesce(F.col(CORRUPT_RECORD_COLUMN), joined) if has_corrupt_column else joined
+    return source.select(
+        *typed_columns,
+        F.col(SOURCE_FILE_COLUMN),
+        rule.alias("quarantine_rule"),
+        reason.alias("quarantine_reason"),
+        F.when(rule.isNotNull(), raw_line).alias("raw_line"),
+    )
+
+
+def require_lines(lines_in: int, source: str) -> None:
+    """An input with no order lines at all is a mistake worth stopping for, not an empty result."""
+    if lines_in == 0:
+        raise InputError(f"{source}: no order lines (the input is empty or has only a header)")

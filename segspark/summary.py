@@ -1,0 +1,55 @@
+"""The run's summary.json and the few lines printed at the end of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyspark
+
+import segspark
+from segspark.accounting import LineCounts
+
+SUMMARY_FORMAT_VERSION = 1
+
+
+def build_summary(
+    run_id: str,
+    input_path: str,
+    source_format: str,
+    counts: LineCounts,
+    spark_master: str,
+    seconds: float,
+) -> dict[str, Any]:
+    """The summary.json payload: what was read, where every line went, and how the run went."""
+    return {
+        "format_version": SUMMARY_FORMAT_VERSION,
+        "run_id": run_id,
+        "input": input_path,
+        "source_format": source_format,
+        "counts": counts.as_dict(),
+        "run": {
+            "spark_master": spark_master,
+            "segspark_version": segspark.__version__,
+            "spark_version": pyspark.__version__,
+            "seconds": round(seconds, 1),
+        },
+    }
+
+
+def format_summary(summary: dict[str, Any], run_dir: str) -> str:
+    """A short human reading of the summary for the end of a run."""
+    counts = summary["counts"]
+    width = len(f"{counts['lines_in']:,}")
+    rows = [f"  {'lines in':<52}{counts['lines_in']:>{width},}"]
+    rows.append(f"  {'used for features':<52}{counts['lines_used']:>{width},}")
+    for rule, lines in counts["lines_excluded"].items():
+        rows.append(f"  {'excluded: ' + rule:<52}{lines:>{width},}")
+    rows.append(f"  {'quarantined (see quarantine/)':<52}{counts['lines_quarantined']:>{width},}")
+    for rule, lines in counts["lines_quarantined_by_rule"].items():
+        rows.append(f"  {'  ' + rule:<52}{lines:>{width},}")
+    rows.append(f"  {'customers':<52}{counts['customers']:>{width},}")
+    return "\n".join(
+        [f"segspark run {summary['run_id']} ({summary['run']['seconds']} s)"]
+        + rows
+        + [f"published: {run_dir}"]
+    )

@@ -1,0 +1,43 @@
+"""Small hand-written order lines for tests: give the columns that matter, the rest get defaults."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession
+
+from segspark.schemas import SHOPIFY_ORDER_LINES
+
+DEFAULTS = {
+    "product_title": "Shirt - Style 1",
+    "product_type": "Shirts",
+    "variant_title": "M",
+    "variant_sku": "SHI-1-M",
+    "variant_id": 40000000012,
+    "customer_id": 1,
+    "order_id": 100,
+    "day": dt.date(2018, 11, 23),
+    "net_quantity": 1,
+    "gross_sales": 10.0,
+    "discounts": 0.0,
+    "returns": 0.0,
+    "net_sales": 10.0,
+    "taxes": 2.0,
+    "total_sales": 12.0,
+    "returned_item_quantity": 0,
+    "ordered_item_quantity": 1,
+}
+
+HEADER = ",".join(SHOPIFY_ORDER_LINES.fieldNames())
+
+
+def order_lines(spark: SparkSession, *rows: dict) -> DataFrame:
+    """A typed Shopify order-lines DataFrame from partial rows."""
+    full = [tuple({**DEFAULTS, **row}[name] for name in SHOPIFY_ORDER_LINES.fieldNames()) for row in rows]
+    return spark.createDataFrame(full, SHOPIFY_ORDER_LINES)
+
+
+def csv_line(**overrides: object) -> str:
+    """One export line as text (day as dd/MM/yyyy), with the given columns replaced verbatim."""
+    values = {**DEFAULTS, "day": "23/11/2018", **overrides}
+    return ",".join("" if values[name] is None else str(values[name]) for name in SHOPIFY_ORDER_LINES.fieldNames())
