@@ -1,6 +1,6 @@
-"""Segment customers from e-commerce order lines: read, account for every line, compute features.
+"""Segment customers from e-commerce order lines: features, an elbow over k, segments, a model.
 
-    ./spark-submit.sh jobs/segment_customers.py --input PATH --output DIR [--format shopify]
+    ./spark-submit.sh jobs/segment_customers.py --input PATH --output DIR [--format shopify] [--k N]
 
 With no --input it uses the built-in sample (generated on first use); with no --output, out/.
 A run is written to <output>/runs/<run_id>/ and published by replacing <output>/LATEST last.
@@ -13,16 +13,14 @@ import time
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
-from segspark import accounting, cli, datagen, features, summary
+from segspark import choose_k, cli, datagen, model, segments, summary, workflow
 from segspark import io as segio
 from segspark.config import load_settings, project_path, setting
 from segspark.errors import UsageError
-from segspark.ingest import QUARANTINE_COLUMNS, require_lines
-from segspark.schemas import FEATURE_INPUT_COLUMNS, SHOPIFY_ORDER_LINES
+from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 
-SOURCE_FORMATS = {"shopify": SHOPIFY_ORDER_LINES}
+MODEL_FORMAT_VERSION = 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,8 +28,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", help="order lines: a file, a folder or a glob (CSV or Parquet)")
     parser.add_argument("--output", help="folder that receives runs/<run_id>/ and LATEST")
     parser.add_argument("--format", dest="source_format", help="source format (default from conf)")
+    parser.add_argument("--k", type=int, help="segment with this k instead of choosing it from the elbow")
+    parser.add_argument("--k-range", help="the sweep's k_min..k_max, e.g. 1..15 (default from conf)")
+    parser.add_argument("--restarts", type=int, help="KMeans fits per k, best cost wins (default from conf)")
+    parser.add_argument("--seed", type=int, help="KMeans seed (default from conf)")
     parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
     return parser.parse_args(argv)
+
+
+def sweep_range(args: argparse.Namespace, settings: dict, customers: int) -> list[int]:
+    """The ks to sweep: from conf or --k-range, at most the number of customers."""
+    if args.k_range:
+        try:
+            k_min, k_max = (int(part) for part in args.k_range.split(".."))
+        except ValueError:
+            raise UsageError(f"--k-range {args.k_range!r}: write it as K_MIN..K_MAX, e.g. 1..15") from None
+    else:
+        k_min, k_max = setting(settings, "model.k_min"), setting(settings, "model.k_max")
+    ks = choose_k.sweep_ks(k_min, k_max, customers, args.k)
+    if ks[-1] < k_max:
+        print(f"segment_customers: k range cut to {ks[0]}..{ks[-1]}: there are only {customers} customers")
+    return ks
 
 
 def ensure_sample(spark: SparkSession, settings: dict) -> str:
@@ -50,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(args.conf_file)
     source_format = args.source_format or setting(settings, "input.format")
-    if source_format not in SOURCE_FORMATS:
-        raise UsageError(f"unknown --format {source_format!r}; known: {', '.join(SOURCE_FORMATS)}")
+    workflow.check_source_format(source_format)
     output_dir = args.output or project_path(setting(settings, "output.dir"))
     if args.input:
         segio.check_output_location(args.input, output_dir)
+    kmeans_settings = model.KMeansSettings.from_settings(
+        setting(settings, "model"), restarts=args.restarts, seed=args.seed
+    )
 
     spark = SparkSession.builder.appName("segspark-segment-customers").getOrCreate()
     started = time.monotonic()
@@ -62,55 +81,84 @@ def main(argv: list[str] | None = None) -> int:
     segio.check_output_location(input_path, output_dir)
     run_id = segio.new_run_id()
 
-    # Extract: typed lines, each marked with the first quarantine or exclusion rule that applies.
-    # Persisted once: the counts, the quarantine and the features all read it.
-    lines = (
-        segio.read_order_lines(
-            spark,
-            input_path,
-            SOURCE_FORMATS[source_format],
-            FEATURE_INPUT_COLUMNS,
-            setting(settings, f"{source_format}.date_format"),
-        )
-        .transform(features.mark_line_exclusions)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    line_outcomes = accounting.line_outcomes(lines)
-    require_lines(sum(line_outcomes.values()), input_path)
-
-    is_quarantined = F.col("quarantine_rule").isNotNull()
-    is_usable = ~is_quarantined & F.col("exclusion_rule").isNull()
-    lines.where(is_quarantined).select(*QUARANTINE_COLUMNS).write.json(
-        segio.run_path(output_dir, run_id, "quarantine")
-    )
-
-    # Transform: the three features per customer, then the customer rule.
-    customers = (
-        features.customer_features(lines.where(is_usable))
-        .transform(features.mark_customer_exclusions)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    counts = accounting.reconcile(line_outcomes, accounting.customer_outcomes(customers))
-
-    # Load: the customers table, the summary, and last of all the LATEST pointer.
-    (
-        customers.where(F.col("exclusion_rule").isNull())
-        .transform(features.with_log_features)
-        .orderBy("customer_id")
-        .write.parquet(segio.run_path(output_dir, run_id, "customers"))
-    )
-    run_summary = summary.build_summary(
-        run_id,
+    # Extract and transform: every line accounted for, the features per customer.
+    accounted = workflow.accounted_customers(
+        spark,
         input_path,
         source_format,
-        counts,
-        spark.sparkContext.master,
-        time.monotonic() - started,
+        setting(settings, f"{source_format}.date_format"),
+        segio.run_path(output_dir, run_id, "quarantine"),
     )
+    customers, counts = accounted.customers, accounted.counts
+    ks = sweep_range(args, settings, counts.customers)
+
+    # The elbow: one fit per k on the same persisted, fixed-partitioned vectors.
+    partitions = model.training_partitions(counts.customers, kmeans_settings)
+    vectors = model.training_vectors(customers, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    print(f"segment_customers: {counts.customers:,} customers; elbow over k = {ks[0]}..{ks[-1]}")
+    points, models = model.sweep(vectors, ks, kmeans_settings)
+    choice = choose_k.choose_k(
+        [p.k for p in points], [p.cost for p in points], [p.silhouette for p in points], given_k=args.k
+    )
+    print(f"segment_customers: k = {choice.k} ({choice.rule}): {choice.explanation}")
+    chosen = models.get(choice.k) or model.fit_kmeans(vectors, choice.k, kmeans_settings)
+    vectors.unpersist()
+
+    # Segments: stable ids by ascending mean spending, distances, and the saved model.
+    pipeline = model.pipeline_model(chosen)
+    clustered = pipeline.transform(customers).persist(StorageLevel.MEMORY_AND_DISK)
+    cluster_centres = model.centres(chosen)
+    numbering = segments.segment_numbering(clustered, cluster_centres)
+    segment_centres = [cluster_centres[c] for c in sorted(numbering, key=numbering.get)]
+    segmented = segments.with_segments(clustered, numbering, segment_centres)
+    quantiles = segments.distance_quantiles(segmented)
+    sizes = segments.segment_sizes(segmented)
+    segmented.orderBy("customer_id").write.parquet(segio.run_path(output_dir, run_id, "customers"))
+
+    model_summary = {
+        "k": choice.k,
+        **{key: value for key, value in choice.as_dict().items() if key != "k"},
+        "seed": kmeans_settings.seed,
+        "restarts": kmeans_settings.restarts,
+        "partitions": partitions,
+        "sizes": {str(s): sizes.get(s, 0) for s in range(choice.k)},
+        "centres": [
+            {
+                "segment": s,
+                "log": dict(zip(LOG_FEATURE_COLUMNS, centre)),
+                "original": dict(zip(FEATURE_COLUMNS, model.expm1_centre(centre))),
+            }
+            for s, centre in enumerate(segment_centres)
+        ],
+    }
+    segio.save_model(
+        spark,
+        pipeline,
+        segio.run_path(output_dir, run_id, "model"),
+        {
+            "format_version": MODEL_FORMAT_VERSION,
+            "k": choice.k,
+            "feature_columns": list(FEATURE_COLUMNS),
+            "log_feature_columns": list(LOG_FEATURE_COLUMNS),
+            "segment_of_cluster": {str(c): s for c, s in sorted(numbering.items())},
+            "centres": model_summary["centres"],
+            "distance_quantiles": {
+                "levels": list(segments.DISTANCE_QUANTILES),
+                "by_segment": {str(s): q for s, q in sorted(quantiles.items())},
+            },
+            "trained_on_run": run_id,
+        },
+    )
+
+    run_summary = summary.build_summary(
+        run_id, input_path, source_format, counts, spark.sparkContext.master, time.monotonic() - started
+    )
+    run_summary["elbow"] = [point.as_dict() for point in points]
+    run_summary["model"] = model_summary
     segio.write_json(spark, segio.run_path(output_dir, run_id, "summary.json"), run_summary)
     segio.publish(spark, output_dir, run_id)
-    customers.unpersist()
-    lines.unpersist()
+    clustered.unpersist()
+    accounted.release()
     print(summary.format_summary(run_summary, segio.run_path(output_dir, run_id)))
     return 0
 

@@ -201,3 +201,41 @@ def write_order_lines(lines: DataFrame, path: str, file_format: str) -> None:
         source, jvm.org.apache.hadoop.fs.Path(path)
     ):
         raise OSError(f"could not move {temporary} to {path}")
+
+
+def read_text(spark: SparkSession, path: str) -> str:
+    """A small text file (a pointer, a metadata file) from a local or Hadoop path."""
+    if is_local(path):
+        with open(local_path(path), encoding="utf-8") as handle:
+            return handle.read()
+    return "\n".join(row["value"] for row in spark.read.text(path).collect())
+
+
+MODEL_METADATA = "segspark-model.json"
+
+
+def save_model(spark: SparkSession, model, path: str, metadata: dict) -> None:
+    """The PipelineModel and its metadata, as one folder; the metadata file is written last."""
+    model.write().save(path)
+    write_json(spark, posixpath.join(path, MODEL_METADATA), metadata)
+
+
+def resolve_model_dir(spark: SparkSession, path: str) -> str:
+    """A model folder from itself, a run folder (…/model) or an output folder (LATEST's run)."""
+    latest = posixpath.join(path.rstrip("/"), "LATEST")
+    if path_exists(spark, latest):
+        path = run_path(path, read_text(spark, latest).strip())
+    if path_exists(spark, posixpath.join(path.rstrip("/"), "model", MODEL_METADATA)):
+        path = posixpath.join(path.rstrip("/"), "model")
+    if not path_exists(spark, posixpath.join(path.rstrip("/"), MODEL_METADATA)):
+        raise InputError(f"{path}: no segspark model here (expected {MODEL_METADATA})")
+    return path
+
+
+def load_model(spark: SparkSession, path: str):
+    """(PipelineModel, metadata) from a folder `resolve_model_dir` accepts."""
+    from pyspark.ml import PipelineModel
+
+    model_dir = resolve_model_dir(spark, path)
+    metadata = json.loads(read_text(spark, posixpath.join(model_dir, MODEL_METADATA)))
+    return PipelineModel.load(model_dir), metadata

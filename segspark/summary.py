@@ -48,6 +48,15 @@ def format_summary(summary: dict[str, Any], run_dir: str) -> str:
     for rule, lines in counts["lines_quarantined_by_rule"].items():
         rows.append(f"  {'  ' + rule:<52}{lines:>{width},}")
     rows.append(f"  {'customers':<52}{counts['customers']:>{width},}")
+    if "model" in summary:
+        chosen = summary["model"]
+        rows.append(f"k = {chosen['k']} ({chosen['rule']}): {chosen['explanation']}")
+        for segment, size in chosen["sizes"].items():
+            centre = chosen["centres"][int(segment)]["original"]
+            rows.append(
+                f"  segment {segment}: {size:>{width},} customers  "
+                + "  ".join(f"{name} {value:,.2f}" for name, value in centre.items())
+            )
     return "\n".join(
         [f"segspark run {summary['run_id']} ({summary['run']['seconds']} s)"]
         + rows

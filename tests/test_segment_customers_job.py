@@ -14,10 +14,10 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.e2e
 
 
-def submit(*args: str) -> subprocess.CompletedProcess:
-    """Run the job; spark-submit passes the Python driver's stderr through its stdout."""
+def submit(*args: str, job: str = "jobs/segment_customers.py") -> subprocess.CompletedProcess:
+    """Run a job; spark-submit passes the Python driver's stderr through its stdout."""
     return subprocess.run(
-        ["./spark-submit.sh", "--master", "local[2]", "jobs/segment_customers.py", *args],
+        ["./spark-submit.sh", "--master", "local[2]", job, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -46,9 +46,9 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(tmp_
     )
     output = tmp_path / "out"
 
-    result = submit("--input", str(orders), "--output", str(output))
+    result = submit("--input", str(orders), "--output", str(output), "--k-range", "1..3", "--restarts", "1")
 
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run_id = (output / "LATEST").read_text().strip()
     run_dir = output / "runs" / run_id
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -65,8 +65,12 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(tmp_
         "customers": 2,
         "customers_excluded": {"customer_total_spending_at_most_minus_1": 1},
     }
+    assert "k range cut to 1..2: there are only 2 customers" in result.stdout
+    assert [point["k"] for point in summary["elbow"]] == [1, 2]
+    assert summary["model"]["k"] == 2 and summary["model"]["sizes"] == {"0": 1, "1": 1}
     customers = pd.read_parquet(run_dir / "customers").sort_values("customer_id")
     assert customers["customer_id"].tolist() == [1, 2]
+    assert customers["segment"].tolist() == [1, 0]  # customer 2 spends less: segment 0
     assert customers["products_ordered"].tolist() == [2, 1]
     assert customers["average_return_rate"].tolist() == [0.25, 0.0]
     assert customers["total_spending"].tolist() == [100.0, 15.5]
@@ -102,3 +106,52 @@ def test_an_input_with_no_lines_and_a_missing_input_are_refused(tmp_path):
     assert missing.returncode == 2
     assert f"{tmp_path / 'nope.csv'}: input not found" in missing.stdout
     assert "Traceback" not in empty.stdout + empty.stderr + missing.stdout + missing.stderr
+
+
+def test_the_sample_sized_run_sweeps_k_chooses_and_scoring_reproduces_segments(spark, tmp_path):
+    from segspark import datagen
+    from segspark import io as segio
+
+    orders = str(tmp_path / "orders")
+    segio.write_order_lines(datagen.as_export_text(datagen.generate_order_lines(spark, 6_000, seed=3)), orders, "csv")
+    output = tmp_path / "out"
+
+    trained = submit("--input", orders, "--output", str(output), "--k-range", "1..8", "--restarts", "2")
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    run_dir = output / "runs" / (output / "LATEST").read_text().strip()
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    elbow = summary["elbow"]
+    assert [point["k"] for point in elbow] == list(range(1, 9))
+    assert elbow[0]["silhouette"] is None and elbow[0]["iterations"] == 0
+    assert all(point["silhouette"] is not None for point in elbow[1:])
+    assert elbow[1]["cost"] < elbow[0]["cost"] and elbow[-1]["cost"] < elbow[1]["cost"]
+    chosen = summary["model"]
+    assert chosen["rule"] in ("kneedle", "best_silhouette") and 2 <= chosen["k"] <= 8
+    assert sum(chosen["sizes"].values()) == summary["counts"]["customers"]
+    assert len(chosen["centres"]) == chosen["k"]
+    for line in range(1, 9):
+        assert f"k={line:>2}" in trained.stdout
+    customers = pd.read_parquet(run_dir / "customers")
+    assert set(customers.columns) >= {"segment", "distance_to_centre", "log_total_spending"}
+    means = customers.groupby("segment")["total_spending"].mean()
+    assert means.is_monotonic_increasing  # stable ids: ascending mean spending
+    metadata = json.loads((run_dir / "model" / "segspark-model.json").read_text())
+    assert metadata["k"] == chosen["k"] and len(metadata["distance_quantiles"]["by_segment"]) == chosen["k"]
+
+    scored_output = tmp_path / "scored"
+    scored = submit(
+        "--model", str(output), "--input", orders, "--output", str(scored_output), job="jobs/score_customers.py"
+    )
+    assert scored.returncode == 0, scored.stdout[-3000:] + scored.stderr[-3000:]
+    scored_run = scored_output / "runs" / (scored_output / "LATEST").read_text().strip()
+    rescored = pd.read_parquet(scored_run / "customers")
+    joined = customers.merge(rescored, on="customer_id", suffixes=("", "_scored"))
+    assert len(joined) == len(customers) == len(rescored)
+    assert (joined["segment"] == joined["segment_scored"]).all()
+    assert (joined["distance_to_centre"] - joined["distance_to_centre_scored"]).abs().max() < 1e-12
+    # 99th percentile per segment: about 1% of the training customers are out of range
+    assert 0 < rescored["out_of_range"].sum() <= 0.03 * len(rescored)
+    scored_summary = json.loads((scored_run / "summary.json").read_text())
+    assert scored_summary["counts"] == summary["counts"]
+    assert scored_summary["scoring"]["sizes"] == chosen["sizes"]

@@ -1,0 +1,209 @@
+"""The segmentation model: log features -> VectorAssembler -> MLlib KMeans, swept over k.
+
+k-means|| seeds each partition by its index, so the training vectors get a fixed partitioning:
+one partition per `customers_per_partition` customers (hash of customer_id, sorted within each).
+It depends on the data only, so the same customers, seed and settings give the same centres on a
+laptop and on a cluster. Each MLlib iteration is a small Spark job whose cost is mostly fixed
+overhead per task, so small inputs are fastest in one partition.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from pyspark.ml import PipelineModel
+from pyspark.ml.clustering import KMeans, KMeansModel
+from pyspark.ml.evaluation import ClusteringEvaluator
+from pyspark.ml.feature import VectorAssembler
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from segspark.schemas import LOG_FEATURE_COLUMNS
+
+FEATURES_VECTOR = "features"
+CLUSTER = "cluster"
+
+
+@dataclass(frozen=True)
+class KMeansSettings:
+    """What the fits share; all of it comes from conf/segspark.toml [model]."""
+
+    seed: int = 42
+    max_iter: int = 50
+    tol: float = 1e-6
+    init_steps: int = 2
+    restarts: int = 1
+    customers_per_partition: int = 1_000_000
+    silhouette_sample: int = 20_000
+    parallel_fits: int = 4
+    solver: str = "block"
+
+    @classmethod
+    def from_settings(cls, model_settings: dict, **overrides) -> "KMeansSettings":
+        """From the [model] table of conf/segspark.toml (k_min and k_max are the sweep's, not a fit's)."""
+        names = set(cls.__dataclass_fields__)
+        values = {name: value for name, value in model_settings.items() if name in names}
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One k of the elbow curve."""
+
+    k: int
+    cost: float
+    silhouette: float | None
+    seconds: float
+    iterations: int
+
+    def as_dict(self) -> dict:
+        return {
+            "k": self.k,
+            "cost": self.cost,
+            "silhouette": self.silhouette,
+            "seconds": round(self.seconds, 2),
+            "iterations": self.iterations,
+        }
+
+
+def assembler() -> VectorAssembler:
+    """The feature step of the pipeline: the three log features as one vector."""
+    return VectorAssembler(inputCols=list(LOG_FEATURE_COLUMNS), outputCol=FEATURES_VECTOR)
+
+
+def training_partitions(customers: int, settings: KMeansSettings) -> int:
+    """The partition count of the training vectors: a function of the data size only."""
+    return max(1, math.ceil(customers / settings.customers_per_partition))
+
+
+def training_vectors(customers: DataFrame, partitions: int) -> DataFrame:
+    """customer_id, the log features and their vector, in a fixed partitioning and order."""
+    return (
+        assembler()
+        .transform(customers.select("customer_id", *LOG_FEATURE_COLUMNS))
+        .repartition(partitions, "customer_id")
+        .sortWithinPartitions("customer_id")
+    )
+
+
+def single_cluster_cost(vectors: DataFrame) -> float:
+    """The k = 1 cost (MLlib refuses k = 1): squared distances to the mean, from one aggregate."""
+    row = vectors.agg(
+        F.count(F.lit(1)).alias("n"), *[F.var_pop(name).alias(name) for name in LOG_FEATURE_COLUMNS]
+    ).first()
+    return float(sum((row[name] or 0.0) * row["n"] for name in LOG_FEATURE_COLUMNS))
+
+
+def fit_once(vectors: DataFrame, k: int, seed: int, settings: KMeansSettings) -> KMeansModel:
+    return KMeans(
+        k=k,
+        seed=seed,
+        maxIter=settings.max_iter,
+        tol=settings.tol,
+        initSteps=settings.init_steps,
+        solver=settings.solver,
+        featuresCol=FEATURES_VECTOR,
+        predictionCol=CLUSTER,
+    ).fit(vectors)
+
+
+def best_model(models: Sequence[KMeansModel]) -> KMeansModel:
+    """The lowest training cost; the earliest seed among equals, whatever order they finished in."""
+    return min(models, key=lambda model: (model.summary.trainingCost, model.getSeed()))
+
+
+def fit_kmeans(vectors: DataFrame, k: int, settings: KMeansSettings) -> KMeansModel:
+    """The best of `settings.restarts` fits (seeds seed, seed+1, ...) by training cost."""
+    return best_model([fit_once(vectors, k, settings.seed + r, settings) for r in range(max(1, settings.restarts))])
+
+
+def silhouette(model: KMeansModel, vectors: DataFrame, sample_size: int, seed: int) -> float | None:
+    """Silhouette (squared Euclidean) on a sample stratified by cluster, small clusters kept whole.
+
+    Cost stays flat at millions of customers: at most about `sample_size` points are scored.
+    """
+    sizes = model.summary.clusterSizes
+    if sum(1 for size in sizes if size > 0) < 2:
+        return None
+    per_cluster = max(1, sample_size // len(sizes))
+    fractions = {cluster: min(1.0, per_cluster / size) for cluster, size in enumerate(sizes) if size > 0}
+    sample = model.transform(vectors).sampleBy(CLUSTER, fractions, seed)
+    evaluator = ClusteringEvaluator(
+        featuresCol=FEATURES_VECTOR, predictionCol=CLUSTER, distanceMeasure="squaredEuclidean"
+    )
+    return float(evaluator.evaluate(sample))
+
+
+def sweep(
+    vectors: DataFrame,
+    ks: Sequence[int],
+    settings: KMeansSettings,
+    progress: Callable[[str], None] = print,
+) -> tuple[list[SweepPoint], dict[int, KMeansModel]]:
+    """The elbow curve over `ks` and the best model of each k >= 2. `vectors` should be persisted.
+
+    Every (k, restart) fit is independent, so they run from `settings.parallel_fits` threads on the
+    one session: an MLlib iteration is a small Spark job and one fit alone leaves the cores idle
+    between them. A fit's result does not depend on what runs beside it. A k's line is printed when
+    its last restart ends.
+    """
+    restarts = max(1, settings.restarts)
+    started = time.monotonic()
+    points: dict[int, SweepPoint] = {}
+    models: dict[int, KMeansModel] = {}
+    if 1 in ks:
+        points[1] = SweepPoint(1, single_cluster_cost(vectors), None, time.monotonic() - started, 0)
+        _report(progress, points[1], started, len(points), len(ks))
+
+    fitted: dict[int, list[KMeansModel]] = {k: [] for k in ks if k >= 2}
+    fit_seconds: dict[int, float] = {k: 0.0 for k in fitted}
+
+    def timed_fit(k: int, seed: int) -> tuple[int, KMeansModel, float]:
+        fit_started = time.monotonic()
+        return k, fit_once(vectors, k, seed, settings), time.monotonic() - fit_started
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.parallel_fits)) as pool:
+        futures = [pool.submit(timed_fit, k, settings.seed + r) for k in fitted for r in range(restarts)]
+        for future in as_completed(futures):
+            k, model, seconds = future.result()
+            fitted[k].append(model)
+            fit_seconds[k] += seconds
+            if len(fitted[k]) < restarts:
+                continue
+            # restarts finish in any order: the best is chosen by cost, then by seed
+            models[k] = best_model(fitted[k])
+            score = silhouette(models[k], vectors, settings.silhouette_sample, settings.seed)
+            points[k] = SweepPoint(
+                k, float(models[k].summary.trainingCost), score, fit_seconds[k], models[k].summary.numIter
+            )
+            _report(progress, points[k], started, len(points), len(ks))
+    return [points[k] for k in sorted(points)], models
+
+
+def _report(progress: Callable[[str], None], point: SweepPoint, started: float, done: int, total: int) -> None:
+    elapsed = time.monotonic() - started
+    remaining = elapsed / done * (total - done)
+    shown = "-" if point.silhouette is None else f"{point.silhouette:.3f}"
+    progress(
+        f"  k={point.k:>2}  cost={point.cost:>14,.2f}  silhouette={shown:>6}  "
+        f"{point.seconds:6.1f} s  {point.iterations:>3} iterations  ~{remaining:.0f} s left"
+    )
+
+
+def pipeline_model(model: KMeansModel) -> PipelineModel:
+    """The fitted model and its feature step as one artifact, saved and loaded as one."""
+    return PipelineModel(stages=[assembler(), model])
+
+
+def centres(model: KMeansModel) -> list[list[float]]:
+    return [[float(value) for value in centre] for centre in model.clusterCenters()]
+
+
+def expm1_centre(centre: Sequence[float]) -> list[float]:
+    """A centre in the original units of the features (the inverse of log1p)."""
+    return [math.expm1(value) for value in centre]
