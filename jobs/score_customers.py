@@ -24,7 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="model, run or output folder of a segment run")
     parser.add_argument("--input", required=True, help="order lines: a file, a folder or a glob")
     parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
-    parser.add_argument("--format", dest="source_format", help="source format (default from conf)")
+    parser.add_argument(
+        "--format",
+        dest="source_format",
+        help="source format: shopify, online_retail, or a format file (.toml); default from conf",
+    )
     parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
     return parser.parse_args(argv)
 
@@ -32,8 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(args.conf_file)
-    source_format = args.source_format or setting(settings, "input.format")
-    workflow.check_source_format(source_format)
+    source_format = workflow.load_source_format(args.source_format or setting(settings, "input.format"))
     segio.check_output_location(args.input, args.output)
 
     spark = SparkSession.builder.appName("segspark-score-customers").getOrCreate()
@@ -44,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         spark,
         args.input,
         source_format,
-        setting(settings, f"{source_format}.date_format"),
         segio.run_path(args.output, run_id, "quarantine"),
     )
 

@@ -27,7 +27,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="segment_customers.py", description=__doc__.splitlines()[0])
     parser.add_argument("--input", help="order lines: a file, a folder or a glob (CSV or Parquet)")
     parser.add_argument("--output", help="folder that receives runs/<run_id>/ and LATEST")
-    parser.add_argument("--format", dest="source_format", help="source format (default from conf)")
+    parser.add_argument(
+        "--format",
+        dest="source_format",
+        help="source format: shopify, online_retail, or a format file (.toml); default from conf",
+    )
     parser.add_argument("--k", type=int, help="segment with this k instead of choosing it from the elbow")
     parser.add_argument("--k-range", help="the sweep's k_min..k_max, e.g. 1..15 (default from conf)")
     parser.add_argument("--restarts", type=int, help="KMeans fits per k, best cost wins (default from conf)")
@@ -66,8 +70,7 @@ def ensure_sample(spark: SparkSession, settings: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(args.conf_file)
-    source_format = args.source_format or setting(settings, "input.format")
-    workflow.check_source_format(source_format)
+    source_format = workflow.load_source_format(args.source_format or setting(settings, "input.format"))
     output_dir = args.output or project_path(setting(settings, "output.dir"))
     if args.input:
         segio.check_output_location(args.input, output_dir)
@@ -86,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         spark,
         input_path,
         source_format,
-        setting(settings, f"{source_format}.date_format"),
         segio.run_path(output_dir, run_id, "quarantine"),
     )
     customers, counts = accounted.customers, accounted.counts

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from segspark.features import LINE_RULES, SPENDING_WITHOUT_LOG
+from segspark.features import CUSTOMER_RULES, LINE_RULES
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,19 @@ def customer_outcomes(customers: DataFrame) -> dict[str, tuple[int, int]]:
     return {row["outcome"]: (row["customers"], row["lines"] or 0) for row in rows}
 
 
-def reconcile(line_counts: dict[str, int], customer_counts: dict[str, tuple[int, int]]) -> LineCounts:
+def reconcile(
+    line_counts: dict[str, int],
+    customer_counts: dict[str, tuple[int, int]],
+    line_rules: tuple[str, ...] = LINE_RULES,
+) -> LineCounts:
     """Combine both aggregates into the run's counts, and prove they add up."""
     quarantined = {
         outcome.split(":", 1)[1]: n for outcome, n in line_counts.items() if outcome.startswith("quarantine:")
     }
-    excluded = {rule: line_counts.get(rule, 0) for rule in LINE_RULES}
-    excluded[SPENDING_WITHOUT_LOG] = customer_counts.get(SPENDING_WITHOUT_LOG, (0, 0))[1]
+    excluded = {rule: line_counts.get(rule, 0) for rule in line_rules}
+    customers_excluded = {}
+    for rule in CUSTOMER_RULES:
+        customers_excluded[rule], excluded[rule] = customer_counts.get(rule, (0, 0))
     kept_customers, used = customer_counts.get("kept", (0, 0))
     counts = LineCounts(
         lines_in=sum(line_counts.values()),
@@ -79,12 +85,15 @@ def reconcile(line_counts: dict[str, int], customer_counts: dict[str, tuple[int,
         lines_quarantined=sum(quarantined.values()),
         quarantined_by_rule=dict(sorted(quarantined.items())),
         customers=kept_customers,
-        customers_excluded={SPENDING_WITHOUT_LOG: customer_counts.get(SPENDING_WITHOUT_LOG, (0, 0))[0]},
+        customers_excluded=customers_excluded,
     )
     accounted = counts.lines_used + sum(counts.lines_excluded.values()) + counts.lines_quarantined
     candidates = line_counts.get("candidate", 0)
-    if accounted != counts.lines_in or used + excluded[SPENDING_WITHOUT_LOG] != candidates:
+    customer_lines = used + sum(excluded[rule] for rule in CUSTOMER_RULES)
+    unknown = set(line_counts) - set(line_rules) - {"candidate"} - {f"quarantine:{r}" for r in quarantined}
+    if unknown or accounted != counts.lines_in or customer_lines != candidates:
         raise AssertionError(
             f"line accounting does not reconcile: {counts.lines_in} in, {accounted} accounted for"
+            + (f", unknown outcomes {sorted(unknown)}" if unknown else "")
         )
     return counts

@@ -2,7 +2,9 @@
 
 - products_ordered: distinct product types the customer ordered;
 - average_return_rate: per order -sum(returned_item_quantity) / sum(ordered_item_quantity),
-  averaged over the customer's orders;
+  averaged over the customer's orders (`per_order`, the reference method); or, for sources whose
+  returns are separate lines not linked to their order, -sum(returned) / sum(ordered) over all the
+  customer's lines (`per_customer`);
 - total_spending: sum of total_sales.
 
 Lines are excluded by stated rules before any feature (`mark_line_exclusions`), and customers whose
@@ -16,35 +18,65 @@ from pyspark.sql import functions as F
 
 from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 
-#: Line rules, in the order they are applied: a line is counted under the first that matches.
+#: Line rules, in the order they are applied (a source format's own rules go between the two):
+#: a line is counted under the first that matches. Under `per_customer` return rates, a return
+#: line (nothing ordered, units returned) is used, not excluded.
 NO_CUSTOMER_ID = "no_customer_id"
 NOT_ORDERED = "ordered_item_quantity_not_positive"
 LINE_RULES = (NO_CUSTOMER_ID, NOT_ORDERED)
+PER_ORDER = "per_order"
+PER_CUSTOMER = "per_customer"
 
-#: Customer rule: log1p is undefined at total_spending <= -1, so such a customer (a net refund of
-#: more than one unit of currency) cannot be placed; its lines are counted under this rule.
+#: Customer rules. Under `per_customer`, a customer with returns but no ordered units has no rate.
+#: log1p is undefined at total_spending <= -1, so such a customer (a net refund of more than one
+#: unit of currency) cannot be placed. A customer's lines are counted under the first that holds.
+WITHOUT_ORDERED_UNITS = "customer_without_ordered_units"
 SPENDING_WITHOUT_LOG = "customer_total_spending_at_most_minus_1"
+CUSTOMER_RULES = (WITHOUT_ORDERED_UNITS, SPENDING_WITHOUT_LOG)
 
 
-def mark_line_exclusions(lines: DataFrame) -> DataFrame:
-    """Add `exclusion_rule`: the name of the first line rule that leaves the line out, or null."""
+def line_rule_names(format_rules: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every line rule in the order it applies."""
+    return (NO_CUSTOMER_ID, *format_rules, NOT_ORDERED)
+
+
+def mark_line_exclusions(lines: DataFrame, return_rate: str = PER_ORDER) -> DataFrame:
+    """Add `exclusion_rule`: the name of the first line rule that leaves the line out, or null.
+
+    A `format_rule` column, where present, holds the source format's own rule for the line.
+    """
     has_no_customer = F.col("customer_id").isNull()
     is_not_ordered = F.col("ordered_item_quantity") <= 0
+    if return_rate == PER_CUSTOMER:
+        is_return = (F.col("ordered_item_quantity") == 0) & (F.col("returned_item_quantity") < 0)
+        is_not_ordered = is_not_ordered & ~is_return
+    format_rule = F.col("format_rule") if "format_rule" in lines.columns else F.lit(None).cast("string")
     rule = (
         F.when(has_no_customer, F.lit(NO_CUSTOMER_ID))
+        .when(format_rule.isNotNull(), format_rule)
         .when(is_not_ordered, F.lit(NOT_ORDERED))
         .otherwise(F.lit(None).cast("string"))
     )
     return lines.withColumn("exclusion_rule", rule)
 
 
-def customer_features(usable_lines: DataFrame) -> DataFrame:
-    """One row per customer with the three raw features and the number of lines behind them.
+def customer_features(usable_lines: DataFrame, return_rate: str = PER_ORDER) -> DataFrame:
+    """One row per customer: the three raw features, the ordered units and the lines behind them.
 
-    `usable_lines` are lines no rule excluded. Orders are summed first (the return rate is a
+    `usable_lines` are lines no rule excluded. Per order, orders are summed first (the rate is a
     per-order ratio), then customers; product types travel up as per-order sets so the two levels
-    need no join.
+    need no join. Per customer, one aggregation does it all.
     """
+    if return_rate == PER_CUSTOMER:
+        is_ordered = F.col("ordered_item_quantity") > 0
+        ordered_units = F.sum("ordered_item_quantity")
+        return usable_lines.groupBy("customer_id").agg(
+            F.size(F.collect_set(F.when(is_ordered, F.col("product_type")))).cast("long").alias("products_ordered"),
+            F.try_divide(-F.sum("returned_item_quantity"), ordered_units).cast("double").alias("average_return_rate"),
+            F.sum("total_sales").alias("total_spending"),
+            ordered_units.alias("ordered_units"),
+            F.count(F.lit(1)).alias("order_lines"),
+        )
     orders = usable_lines.groupBy("customer_id", "order_id").agg(
         F.sum("returned_item_quantity").alias("order_returned_quantity"),
         F.sum("ordered_item_quantity").alias("order_ordered_quantity"),
@@ -59,14 +91,20 @@ def customer_features(usable_lines: DataFrame) -> DataFrame:
         .alias("products_ordered"),
         F.avg(order_return_rate).alias("average_return_rate"),
         F.sum("order_total_sales").alias("total_spending"),
+        F.sum("order_ordered_quantity").alias("ordered_units"),
         F.sum("order_lines").alias("order_lines"),
     )
 
 
 def mark_customer_exclusions(customers: DataFrame) -> DataFrame:
-    """Add `exclusion_rule` to customers: the customer rule's name where it applies, else null."""
+    """Add `exclusion_rule` to customers: the first customer rule that applies, else null."""
+    has_no_ordered_units = F.col("ordered_units") <= 0
     has_no_log = F.col("total_spending") <= -1
-    rule = F.when(has_no_log, F.lit(SPENDING_WITHOUT_LOG)).otherwise(F.lit(None).cast("string"))
+    rule = (
+        F.when(has_no_ordered_units, F.lit(WITHOUT_ORDERED_UNITS))
+        .when(has_no_log, F.lit(SPENDING_WITHOUT_LOG))
+        .otherwise(F.lit(None).cast("string"))
+    )
     return customers.withColumn("exclusion_rule", rule)
 
 

@@ -27,10 +27,16 @@ _WIDENING = {
     T.LongType: (T.IntegerType, T.ShortType, T.ByteType, T.LongType),
     T.DoubleType: (T.FloatType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.DoubleType),
     T.DateType: (T.DateType,),
+    T.TimestampType: (T.TimestampType, T.TimestampNTZType),
     T.StringType: (T.StringType,),
 }
 
-_KIND = {T.LongType: "a whole number", T.DoubleType: "a number", T.DateType: "a date"}
+_KIND = {
+    T.LongType: "a whole number",
+    T.DoubleType: "a number",
+    T.DateType: "a date",
+    T.TimestampType: "a timestamp",
+}
 
 
 def raw_csv_schema(schema: T.StructType) -> T.StructType:
@@ -88,9 +94,11 @@ def _blank_to_null(value: Column, trim: bool) -> Column:
     return F.nullif(F.trim(value) if trim else value, F.lit(""))
 
 
-def _typed(value: Column, target: T.DataType, date_format: str) -> Column:
+def _typed(value: Column, target: T.DataType, date_format: str, timestamp_format: str) -> Column:
     if isinstance(target, T.DateType):
         return F.try_to_date(value, date_format)
+    if isinstance(target, T.TimestampType):
+        return F.try_to_timestamp(value, F.lit(timestamp_format))
     return value.try_cast(target)
 
 
@@ -99,6 +107,7 @@ def conform_to_schema(
     schema: T.StructType,
     required: Sequence[str],
     date_format: str,
+    timestamp_format: str = "yyyy-MM-dd HH:mm:ss",
 ) -> DataFrame:
     """Type every column of `schema` and mark each line that cannot be used for quarantine.
 
@@ -127,7 +136,7 @@ def conform_to_schema(
         if from_string:
             trim = not isinstance(field.dataType, T.StringType)
             raw = _blank_to_null(F.col(field.name), trim=trim)
-            typed = _typed(raw, field.dataType, date_format)
+            typed = _typed(raw, field.dataType, date_format, timestamp_format)
         else:
             raw = F.col(field.name)
             typed = raw.cast(field.dataType)  # a widening checked by check_source_columns

@@ -88,6 +88,7 @@ def read_order_lines(
     schema: T.StructType,
     required: tuple[str, ...],
     date_format: str,
+    timestamp_format: str = "yyyy-MM-dd HH:mm:ss",
 ) -> DataFrame:
     """Order lines from CSV or Parquet, typed, each with `source_file` and quarantine columns.
 
@@ -122,7 +123,7 @@ def read_order_lines(
             .csv(files)
         )
     source = source.withColumn(SOURCE_FILE_COLUMN, F.col("_metadata.file_path"))
-    return conform_to_schema(source, schema, required, date_format)
+    return conform_to_schema(source, schema, required, date_format, timestamp_format)
 
 
 def new_run_id() -> str:

@@ -8,6 +8,13 @@ import pyspark
 
 import segspark
 from segspark.accounting import LineCounts
+from segspark.features import PER_CUSTOMER
+from segspark.formats import SourceFormat
+
+RETURN_RATE_DEFINITIONS = {
+    "per_order": "per order -sum(returned units) / sum(ordered units), averaged over the customer's orders",
+    PER_CUSTOMER: "-sum(returned units) / sum(ordered units) over all the customer's lines, returns included",
+}
 
 SUMMARY_FORMAT_VERSION = 1
 
@@ -15,7 +22,7 @@ SUMMARY_FORMAT_VERSION = 1
 def build_summary(
     run_id: str,
     input_path: str,
-    source_format: str,
+    source_format: SourceFormat,
     counts: LineCounts,
     spark_master: str,
     seconds: float,
@@ -25,7 +32,13 @@ def build_summary(
         "format_version": SUMMARY_FORMAT_VERSION,
         "run_id": run_id,
         "input": input_path,
-        "source_format": source_format,
+        "source_format": source_format.name,
+        "definitions": {
+            "source": source_format.description,
+            "return_rate": source_format.return_rate,
+            "return_rate_definition": RETURN_RATE_DEFINITIONS[source_format.return_rate],
+            "format_rules": {name: condition for name, condition in source_format.rules},
+        },
         "counts": counts.as_dict(),
         "run": {
             "spark_master": spark_master,
@@ -57,6 +70,7 @@ def format_summary(summary: dict[str, Any], run_dir: str) -> str:
                 f"  segment {segment}: {size:>{width},} customers  "
                 + "  ".join(f"{name} {value:,.2f}" for name, value in centre.items())
             )
+    rows.append(f"return rate: {summary['definitions']['return_rate_definition']}")
     return "\n".join(
         [f"segspark run {summary['run_id']} ({summary['run']['seconds']} s)"]
         + rows

@@ -12,14 +12,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from segspark import accounting, features
+from segspark import accounting, features, formats
 from segspark import io as segio
 from segspark.accounting import LineCounts
-from segspark.errors import UsageError
+from segspark.config import PROJECT_ROOT
+from segspark.formats import SourceFormat
 from segspark.ingest import QUARANTINE_COLUMNS, require_lines
-from segspark.schemas import FEATURE_INPUT_COLUMNS, SHOPIFY_ORDER_LINES
 
-SOURCE_FORMATS = {"shopify": SHOPIFY_ORDER_LINES}
+FORMATS_DIR = PROJECT_ROOT / "conf" / "formats"
 
 
 @dataclass
@@ -35,20 +35,28 @@ class AccountedCustomers:
             frame.unpersist()
 
 
-def check_source_format(source_format: str) -> None:
-    if source_format not in SOURCE_FORMATS:
-        raise UsageError(f"unknown --format {source_format!r}; known: {', '.join(SOURCE_FORMATS)}")
+def load_source_format(name_or_path: str) -> SourceFormat:
+    """A built-in format (conf/formats/<name>.toml) or a user's format file."""
+    return formats.load_format(name_or_path, FORMATS_DIR)
 
 
 def accounted_customers(
-    spark: SparkSession, input_path: str, source_format: str, date_format: str, quarantine_path: str
+    spark: SparkSession, input_path: str, source_format: SourceFormat, quarantine_path: str
 ) -> AccountedCustomers:
     """Read, quarantine and exclude lines, compute the features; counts reconcile or this raises."""
-    # Typed lines, each marked with the first quarantine or exclusion rule that applies. Persisted
-    # once: the counts, the quarantine and the features all read it.
+    # Canonical lines, each marked with the first quarantine or exclusion rule that applies.
+    # Persisted once: the counts, the quarantine and the features all read it.
+    typed = segio.read_order_lines(
+        spark,
+        input_path,
+        source_format.schema,
+        source_format.required,
+        source_format.date_format,
+        source_format.timestamp_format,
+    )
     lines = (
-        segio.read_order_lines(spark, input_path, SOURCE_FORMATS[source_format], FEATURE_INPUT_COLUMNS, date_format)
-        .transform(features.mark_line_exclusions)
+        formats.to_canonical(typed, source_format)
+        .transform(lambda frame: features.mark_line_exclusions(frame, source_format.return_rate))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     line_outcomes = accounting.line_outcomes(lines)
@@ -59,11 +67,15 @@ def accounted_customers(
     lines.where(is_quarantined).select(*QUARANTINE_COLUMNS).write.json(quarantine_path)
 
     all_customers = (
-        features.customer_features(lines.where(is_usable))
+        features.customer_features(lines.where(is_usable), source_format.return_rate)
         .transform(features.mark_customer_exclusions)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    counts = accounting.reconcile(line_outcomes, accounting.customer_outcomes(all_customers))
+    counts = accounting.reconcile(
+        line_outcomes,
+        accounting.customer_outcomes(all_customers),
+        features.line_rule_names(source_format.rule_names),
+    )
     customers = (
         all_customers.where(F.col("exclusion_rule").isNull())
         .transform(features.with_log_features)

@@ -6,7 +6,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from segspark import accounting, features
+from segspark.formats import load_format
 from segspark.summary import build_summary, format_summary
+from segspark.workflow import FORMATS_DIR
 from tests.builders import order_lines
 
 
@@ -34,12 +36,13 @@ def test_counts_reconcile_on_hand_written_lines(spark):
         "lines_excluded": {
             "no_customer_id": 1,
             "ordered_item_quantity_not_positive": 1,
+            "customer_without_ordered_units": 0,
             "customer_total_spending_at_most_minus_1": 1,
         },
         "lines_quarantined": 1,
         "lines_quarantined_by_rule": {"bad_day": 1},
         "customers": 1,
-        "customers_excluded": {"customer_total_spending_at_most_minus_1": 1},
+        "customers_excluded": {"customer_without_ordered_units": 0, "customer_total_spending_at_most_minus_1": 1},
     }
 
 
@@ -55,9 +58,16 @@ def test_the_printed_summary_lists_every_count():
         {"candidate": 7, "no_customer_id": 2, "quarantine:bad_day": 1},
         {"kept": (3, 6), features.SPENDING_WITHOUT_LOG: (1, 1)},
     )
-    summary = build_summary("r1", "in.csv", "shopify", counts, "local[2]", 1.23)
+    shopify = load_format("shopify", FORMATS_DIR)
+    summary = build_summary("r1", "in.csv", shopify, counts, "local[2]", 1.23)
     text = format_summary(summary, "out/runs/r1")
     assert summary["counts"]["lines_in"] == 10
+    assert summary["definitions"]["return_rate"] == "per_order"
     assert summary["run"]["seconds"] == 1.2
     for expected in ("lines in", "10", "used for features", "excluded: no_customer_id", "bad_day", "out/runs/r1"):
         assert expected in text
+
+
+def test_an_outcome_no_rule_knows_stops_the_run():
+    with pytest.raises(AssertionError, match="unknown outcomes"):
+        accounting.reconcile({"candidate": 1, "mystery_rule": 1}, {"kept": (1, 1)})

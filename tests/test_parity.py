@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import reference_method
-from segspark import datagen, features
+from segspark import datagen, features, formats
 from segspark import io as segio
-from segspark.schemas import CUSTOMER_FEATURES, FEATURE_INPUT_COLUMNS, SHOPIFY_ORDER_LINES
+from segspark.schemas import CUSTOMER_FEATURES
+from segspark.workflow import FORMATS_DIR
 
 FEATURE_NAMES = [name for name in CUSTOMER_FEATURES.fieldNames() if name != "customer_id"]
 
@@ -17,8 +18,10 @@ def test_features_equal_the_reference_method_to_1e_9(spark, tmp_path):
     path = str(tmp_path / "orders")
     segio.write_order_lines(datagen.as_export_text(datagen.generate_order_lines(spark, 20_000, seed=5)), path, "csv")
 
-    lines = segio.read_order_lines(spark, path, SHOPIFY_ORDER_LINES, FEATURE_INPUT_COLUMNS, "d/M/yyyy")
-    usable = lines.transform(features.mark_line_exclusions).where("quarantine_rule is null and exclusion_rule is null")
+    shopify = formats.load_format("shopify", FORMATS_DIR)
+    typed = segio.read_order_lines(spark, path, shopify.schema, shopify.required, shopify.date_format)
+    lines = formats.to_canonical(typed, shopify).transform(features.mark_line_exclusions)
+    usable = lines.where("quarantine_rule is null and exclusion_rule is null")
     ours = (
         features.customer_features(usable)
         .transform(features.mark_customer_exclusions)

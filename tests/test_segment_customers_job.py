@@ -58,12 +58,13 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(tmp_
         "lines_excluded": {
             "no_customer_id": 1,
             "ordered_item_quantity_not_positive": 1,
+            "customer_without_ordered_units": 0,
             "customer_total_spending_at_most_minus_1": 1,
         },
         "lines_quarantined": 2,
         "lines_quarantined_by_rule": {"bad_ordered_item_quantity": 1, "wrong_field_count": 1},
         "customers": 2,
-        "customers_excluded": {"customer_total_spending_at_most_minus_1": 1},
+        "customers_excluded": {"customer_without_ordered_units": 0, "customer_total_spending_at_most_minus_1": 1},
     }
     assert "k range cut to 1..2: there are only 2 customers" in result.stdout
     assert [point["k"] for point in summary["elbow"]] == [1, 2]
