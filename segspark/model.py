@@ -99,17 +99,31 @@ def single_cluster_cost(vectors: DataFrame) -> float:
     return float(sum((row[name] or 0.0) * row["n"] for name in LOG_FEATURE_COLUMNS))
 
 
-def fit_once(vectors: DataFrame, k: int, seed: int, settings: KMeansSettings) -> KMeansModel:
+def restart_order(vectors: DataFrame, restart: int) -> DataFrame:
+    """The vectors as restart `restart` sees them: same partitions, another fixed order.
+
+    k-means|| samples each partition in order, so a new seed alone tends to land in the same local
+    minimum (measured: all ten seeds at k = 11 on the sample, 1.039 x scikit-learn's cost).
+    Reordering each partition by a hash of (customer_id, restart) gives the restarts different
+    starting points while staying deterministic: it depends on the data and the restart only.
+    """
+    if restart == 0:
+        return vectors
+    return vectors.sortWithinPartitions(F.xxhash64(F.col("customer_id"), F.lit(restart)))
+
+
+def fit_once(vectors: DataFrame, k: int, restart: int, settings: KMeansSettings) -> KMeansModel:
+    """Restart `restart` of k: seed `settings.seed + restart` on `restart_order(vectors, restart)`."""
     return KMeans(
         k=k,
-        seed=seed,
+        seed=settings.seed + restart,
         maxIter=settings.max_iter,
         tol=settings.tol,
         initSteps=settings.init_steps,
         solver=settings.solver,
         featuresCol=FEATURES_VECTOR,
         predictionCol=CLUSTER,
-    ).fit(vectors)
+    ).fit(restart_order(vectors, restart))
 
 
 def best_model(models: Sequence[KMeansModel]) -> KMeansModel:
@@ -118,8 +132,8 @@ def best_model(models: Sequence[KMeansModel]) -> KMeansModel:
 
 
 def fit_kmeans(vectors: DataFrame, k: int, settings: KMeansSettings) -> KMeansModel:
-    """The best of `settings.restarts` fits (seeds seed, seed+1, ...) by training cost."""
-    return best_model([fit_once(vectors, k, settings.seed + r, settings) for r in range(max(1, settings.restarts))])
+    """The best of `settings.restarts` fits (see `fit_once`) by training cost."""
+    return best_model([fit_once(vectors, k, r, settings) for r in range(max(1, settings.restarts))])
 
 
 def silhouette(model: KMeansModel, vectors: DataFrame, sample_size: int, seed: int) -> float | None:
@@ -163,12 +177,12 @@ def sweep(
     fitted: dict[int, list[KMeansModel]] = {k: [] for k in ks if k >= 2}
     fit_seconds: dict[int, float] = {k: 0.0 for k in fitted}
 
-    def timed_fit(k: int, seed: int) -> tuple[int, KMeansModel, float]:
+    def timed_fit(k: int, restart: int) -> tuple[int, KMeansModel, float]:
         fit_started = time.monotonic()
-        return k, fit_once(vectors, k, seed, settings), time.monotonic() - fit_started
+        return k, fit_once(vectors, k, restart, settings), time.monotonic() - fit_started
 
     with ThreadPoolExecutor(max_workers=max(1, settings.parallel_fits)) as pool:
-        futures = [pool.submit(timed_fit, k, settings.seed + r) for k in fitted for r in range(restarts)]
+        futures = [pool.submit(timed_fit, k, r) for k in fitted for r in range(restarts)]
         for future in as_completed(futures):
             k, model, seconds = future.result()
             fitted[k].append(model)
