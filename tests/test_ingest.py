@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from segspark.errors import InputError
@@ -135,4 +134,3 @@ def test_no_lines_at_all_is_an_error_naming_the_input():
 def test_required_columns_are_the_feature_inputs():
     assert set(FEATURE_INPUT_COLUMNS) == {"order_id", "total_sales", "returned_item_quantity", "ordered_item_quantity"}
     assert all(name in NAMES for name in FEATURE_INPUT_COLUMNS)
-    assert F is not None

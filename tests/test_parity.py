@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from benchmarks import reference_method
 from segspark import datagen, features, formats
@@ -43,4 +42,3 @@ def test_features_equal_the_reference_method_to_1e_9(spark, tmp_path):
     assert (ours["total_spending"].round(2) == reference["total_spending"].round(2)).all()
     # The generated file has returns, so the rates are not trivially all zero.
     assert (reference["average_return_rate"] > 0).mean() > 0.1
-    assert isinstance(reference, pd.DataFrame)
