@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     segmented.orderBy("customer_id").write.parquet(segio.run_path(output_dir, run_id, "customers"))
 
     model_summary = {
-        "k": choice.k,
-        **{key: value for key, value in choice.as_dict().items() if key != "k"},
+        **choice.as_dict(),
         "seed": kmeans_settings.seed,
         "restarts": kmeans_settings.restarts,
         "partitions": partitions,

@@ -20,16 +20,20 @@ PROJECT_ROOT = Path(os.environ.get("SEGSPARK_HOME") or Path(__file__).resolve().
 DEFAULT_CONF_FILE = PROJECT_ROOT / "conf" / "segspark.toml"
 
 
-def load_settings(conf_file: str | Path | None = None) -> dict[str, Any]:
-    """The settings as nested dicts; a missing or malformed file is one clear error."""
-    path = Path(conf_file) if conf_file else DEFAULT_CONF_FILE
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as nested dicts; a missing or malformed file is one clear error naming it."""
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise UsageError(f"{path}: configuration file not found") from None
+        raise UsageError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_settings(conf_file: str | Path | None = None) -> dict[str, Any]:
+    """The settings as nested dicts (conf/segspark.toml unless another file is given)."""
+    return read_toml(Path(conf_file) if conf_file else DEFAULT_CONF_FILE)
 
 
 def setting(settings: dict[str, Any], dotted: str) -> Any:

@@ -8,20 +8,16 @@ goes through the same typing, quarantine, rules and accounting.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from segspark.config import read_toml
 from segspark.errors import UsageError
+from segspark.features import PER_CUSTOMER, PER_ORDER
 from segspark.ingest import QUARANTINE_COLUMNS
 
 TYPES = {
@@ -42,7 +38,7 @@ CANONICAL_TYPES = {
     "returned_item_quantity": T.LongType(),
     "total_sales": T.DoubleType(),
 }
-RETURN_RATES = ("per_order", "per_customer")
+RETURN_RATES = (PER_ORDER, PER_CUSTOMER)
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,7 @@ def parse_format(data: dict, where: str, name: str) -> SourceFormat:
     if missing:
         raise UsageError(f"{where}: [canonical] has no expression for {missing[0]!r}")
     rules = tuple((_require(rule, "name", where), _require(rule, "when", where)) for rule in data.get("rules", []))
-    return_rate = data.get("features", {}).get("return_rate", "per_order")
+    return_rate = data.get("features", {}).get("return_rate", PER_ORDER)
     if return_rate not in RETURN_RATES:
         raise UsageError(f"{where}: return_rate {return_rate!r}; use one of {', '.join(RETURN_RATES)}")
     return SourceFormat(
@@ -110,13 +106,7 @@ def load_format(name_or_path: str, formats_dir: Path) -> SourceFormat:
         if not path.exists():
             known = ", ".join(sorted(p.stem for p in formats_dir.glob("*.toml")))
             raise UsageError(f"unknown --format {name_or_path!r}; known: {known}, or a path to a .toml file")
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: format file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path)
     return parse_format(data, str(path), path.stem)
 
 

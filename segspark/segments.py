@@ -36,6 +36,11 @@ def segment_numbering(clustered: DataFrame, centres: Sequence[Sequence[float]]) 
     return {cluster: segment for segment, cluster in enumerate(sorted(range(len(centres)), key=order))}
 
 
+def _literal_map(mapping: Mapping) -> Column:
+    """A Spark map literal of a small driver-side dict (cluster -> segment, segment -> distance)."""
+    return F.create_map(*[F.lit(x) for pair in sorted(mapping.items()) for x in pair])
+
+
 def _lookup(values: Sequence[float], index: Column) -> Column:
     return F.element_at(F.array(*[F.lit(float(v)) for v in values]), index + 1)
 
@@ -47,8 +52,7 @@ def with_segments(
 
     `segment_centres[s]` is the centre of segment s in log-feature space.
     """
-    mapping = F.create_map(*[F.lit(x) for pair in sorted(numbering.items()) for x in pair])
-    segment = mapping[F.col(CLUSTER)]
+    segment = _literal_map(numbering)[F.col(CLUSTER)]
     squares = [
         F.pow(F.col(name) - _lookup([centre[axis] for centre in segment_centres], segment), 2)
         for axis, name in enumerate(LOG_FEATURE_COLUMNS)
@@ -70,8 +74,8 @@ def distance_quantiles(segmented: DataFrame) -> dict[int, list[float]]:
 
 def with_out_of_range(segmented: DataFrame, p99_by_segment: Mapping[int, float]) -> DataFrame:
     """Flag customers farther from their centre than the training's 99th-percentile distance."""
-    p99 = F.create_map(*[F.lit(x) for pair in sorted(p99_by_segment.items()) for x in pair])
-    return segmented.withColumn(OUT_OF_RANGE, F.col(DISTANCE) > p99[F.col(SEGMENT)])
+    p99 = _literal_map(p99_by_segment)[F.col(SEGMENT)]
+    return segmented.withColumn(OUT_OF_RANGE, F.col(DISTANCE) > p99)
 
 
 def segment_sizes(segmented: DataFrame) -> dict[int, int]:

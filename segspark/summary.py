@@ -8,11 +8,11 @@ import pyspark
 
 import segspark
 from segspark.accounting import LineCounts
-from segspark.features import PER_CUSTOMER
+from segspark.features import PER_CUSTOMER, PER_ORDER
 from segspark.formats import SourceFormat
 
 RETURN_RATE_DEFINITIONS = {
-    "per_order": "per order -sum(returned units) / sum(ordered units), averaged over the customer's orders",
+    PER_ORDER: "per order -sum(returned units) / sum(ordered units), averaged over the customer's orders",
     PER_CUSTOMER: "-sum(returned units) / sum(ordered units) over all the customer's lines, returns included",
 }
 
