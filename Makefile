@@ -4,18 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.segspark-installed
 
-.PHONY: run test venv java clean
+.PHONY: run test venv java browser clean
 
 run: java $(STAMP)
 	./spark-submit.sh jobs/segment_customers.py $(ARGS)
 
-test: java $(STAMP)
+test: java browser $(STAMP)
 	SPARK_LOCAL_IP=127.0.0.1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)
 
 java:
 	@scripts/ensure-java.sh
+
+browser:
+	@scripts/ensure-chromium.sh
 
 # Exact versions from constraints.txt, so every machine runs what was tested.
 $(STAMP): setup.cfg pyproject.toml constraints.txt

@@ -1,13 +1,18 @@
-"""The reference method: the pandas notebook's customer features, as it computes them.
+"""The reference method: the pandas notebook's customer features and scikit-learn elbow.
 
 segspark must give the same features (tests/test_parity.py) and is timed against this method in
-the benchmarks. It is deliberately plain pandas, one machine, everything in memory.
+the benchmarks. It is deliberately plain pandas + scikit-learn, one machine, everything in memory:
+
+    python -m benchmarks.reference_method --input data/bench/S --n-init 10 --result costs.json
 """
 
 from __future__ import annotations
 
+import argparse
 import glob
+import json
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -22,7 +27,9 @@ EXPORT_DTYPES = {
 
 
 def read_export(path: str) -> pd.DataFrame:
-    """The CSV export(s) at `path` (a file or a folder of part files) as one pandas frame."""
+    """The CSV or Parquet export(s) at `path` (a file or a folder of part files) as one frame."""
+    if os.path.isdir(path) and glob.glob(os.path.join(path, "*.parquet")):
+        return pd.read_parquet(path)
     files = sorted(glob.glob(os.path.join(path, "*.csv"))) if os.path.isdir(path) else [path]
     return pd.concat((pd.read_csv(file, dtype=EXPORT_DTYPES) for file in files), ignore_index=True)
 
@@ -46,3 +53,43 @@ def customer_features(orders: pd.DataFrame) -> pd.DataFrame:
     for name in ("products_ordered", "average_return_rate", "total_spending"):
         customers[f"log_{name}"] = np.log1p(customers[name].astype("float64"))
     return customers.astype({"customer_id": "int64"}).sort_values("customer_id").reset_index(drop=True)
+
+
+def elbow(log_features: np.ndarray, ks: range, n_init: int, seed: int = 0) -> dict[int, float]:
+    """scikit-learn KMeans (k-means++, `n_init` runs, best kept) inertia for every k."""
+    from sklearn.cluster import KMeans  # a benchmark and test dependency, not the product's
+
+    costs = {}
+    for k in ks:
+        if k == 1:
+            costs[k] = float(((log_features - log_features.mean(axis=0)) ** 2).sum())
+        else:
+            costs[k] = float(KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(log_features).inertia_)
+    return costs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the pandas + scikit-learn reference: features and elbow")
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--n-init", type=int, default=10)
+    parser.add_argument("--k-max", type=int, default=15)
+    parser.add_argument("--result", required=True, help="JSON file for the costs and timings")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    customers = customer_features(read_export(args.input))
+    featured = time.monotonic()
+    log_features = customers[[f"log_{n}" for n in ("products_ordered", "average_return_rate", "total_spending")]]
+    costs = elbow(log_features.to_numpy(dtype="float64"), range(1, args.k_max + 1), args.n_init)
+    result = {
+        "customers": len(customers),
+        "feature_seconds": featured - started,
+        "elbow_seconds": time.monotonic() - featured,
+        "costs": costs,
+    }
+    with open(args.result, "w") as out:
+        json.dump(result, out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,12 +9,11 @@ A run is written to <output>/runs/<run_id>/ and published by replacing <output>/
 from __future__ import annotations
 
 import argparse
-import time
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from segspark import choose_k, cli, datagen, model, segments, summary, workflow
+from segspark import choose_k, cli, datagen, model, naming, profiles, report, segments, summary, workflow
 from segspark import io as segio
 from segspark.config import load_settings, project_path, setting
 from segspark.errors import UsageError
@@ -37,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--restarts", type=int, help="KMeans fits per k, best cost wins (default from conf)")
     parser.add_argument("--seed", type=int, help="KMeans seed (default from conf)")
     parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
+    parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
     return parser.parse_args(argv)
 
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     spark = SparkSession.builder.appName("segspark-segment-customers").getOrCreate()
-    started = time.monotonic()
+    phases = summary.Phases("segment_customers")
     input_path = args.input or ensure_sample(spark, settings)
     segio.check_output_location(input_path, output_dir)
     run_id = segio.new_run_id()
@@ -92,19 +92,23 @@ def main(argv: list[str] | None = None) -> int:
         segio.run_path(output_dir, run_id, "quarantine"),
     )
     customers, counts = accounted.customers, accounted.counts
+    phases.end("ingest and features")
     ks = sweep_range(args, settings, counts.customers)
 
-    # The elbow: one fit per k on the same persisted, fixed-partitioned vectors.
-    partitions = model.training_partitions(counts.customers, kmeans_settings)
-    vectors = model.training_vectors(customers, partitions).persist(StorageLevel.MEMORY_AND_DISK)
-    print(f"segment_customers: {counts.customers:,} customers; elbow over k = {ks[0]}..{ks[-1]}")
-    points, models = model.sweep(vectors, ks, kmeans_settings)
+    # The elbow: fits on the weighted points, persisted once in a fixed partitioning; costs on all.
+    points, point_count, grid_step = model.training_points(customers, counts.customers, kmeans_settings)
+    partitions = model.training_partitions(point_count, kmeans_settings)
+    vectors = model.training_vectors(points, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    trained_on = f"{point_count:,} grid cells (step {grid_step})" if grid_step else "each customer"
+    print(f"segment_customers: {counts.customers:,} customers, trained on {trained_on}; elbow over k = {ks[0]}..{ks[-1]}")
+    elbow, models = model.sweep(vectors, customers, ks, kmeans_settings)
     choice = choose_k.choose_k(
-        [p.k for p in points], [p.cost for p in points], [p.silhouette for p in points], given_k=args.k
+        [p.k for p in elbow], [p.cost for p in elbow], [p.silhouette for p in elbow], given_k=args.k
     )
     print(f"segment_customers: k = {choice.k} ({choice.rule}): {choice.explanation}")
     chosen = models.get(choice.k) or model.fit_kmeans(vectors, choice.k, kmeans_settings)
     vectors.unpersist()
+    phases.end("elbow sweep")
 
     # Segments: stable ids by ascending mean spending, distances, and the saved model.
     pipeline = model.pipeline_model(chosen)
@@ -115,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     segmented = segments.with_segments(clustered, numbering, segment_centres)
     quantiles = segments.distance_quantiles(segmented)
     sizes = segments.segment_sizes(segmented)
+    feature_quantiles = profiles.feature_quantiles(segmented)
+    names = naming.segment_names(feature_quantiles)
     segmented.orderBy("customer_id").write.parquet(segio.run_path(output_dir, run_id, "customers"))
 
     model_summary = {
@@ -122,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": kmeans_settings.seed,
         "restarts": kmeans_settings.restarts,
         "partitions": partitions,
+        "training_points": point_count,
+        "grid_step": grid_step,
         "sizes": {str(s): sizes.get(s, 0) for s in range(choice.k)},
         "centres": [
             {
@@ -131,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for s, centre in enumerate(segment_centres)
         ],
+        "segments": report.names_by_segment(names),
     }
     segio.save_model(
         spark,
@@ -151,11 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
 
-    run_summary = summary.build_summary(
-        run_id, input_path, source_format, counts, spark.sparkContext.master, time.monotonic() - started
-    )
-    run_summary["elbow"] = [point.as_dict() for point in points]
+    phases.end("segments and model")
+    run_summary = summary.build_summary(run_id, input_path, source_format, counts, spark.sparkContext.master)
+    run_summary["elbow"] = [point.as_dict() for point in elbow]
     run_summary["model"] = model_summary
+    run_summary["run"].update(seconds=phases.total(), phases=phases.seconds)  # so far, for the report
+    page, figures = report.build(
+        segmented, accounted.usable_lines, run_summary, feature_quantiles, names, setting(settings, "report"), kmeans_settings.seed
+    )
+    segio.write_text(spark, segio.run_path(output_dir, run_id, "report.html"), page)
+    if args.png:
+        print(segio.write_pngs(figures, segio.run_path(output_dir, run_id, "charts")))
+    phases.end("report")
+    run_summary["run"].update(seconds=phases.total(), phases=phases.seconds)
     segio.write_json(spark, segio.run_path(output_dir, run_id, "summary.json"), run_summary)
     segio.publish(spark, output_dir, run_id)
     clustered.unpersist()

@@ -15,9 +15,17 @@ EXIT_USAGE = 64
 EXIT_FAILURE = 1
 
 
+OUT_OF_MEMORY = (
+    "Spark ran out of memory (java.lang.OutOfMemoryError); give it more with "
+    "./spark-submit.sh --driver-memory 8g (local mode) or --executor-memory on a cluster"
+)
+
+
 def _spark_failure_line(error: BaseException) -> str:
     """The meaningful line of a Spark/Py4J error: its error class and message, no JVM stack."""
     text = str(error)
+    if "OutOfMemoryError" in text:
+        return OUT_OF_MEMORY
     for pattern in (r"Caused by: [\w.$]+: ([^\n]+)", r"(\[[A-Z_.]+\][^\n]*)"):
         found = re.findall(pattern, text)
         if found:

@@ -31,9 +31,13 @@ _WIDENING = {
     T.StringType: (T.StringType,),
 }
 
+#: Amounts beyond this are quarantined: sums of them stay finite whatever the number of lines, and
+#: no shop's order line is worth 10^15.
+MAX_ABS_AMOUNT = 1e15
+
 _KIND = {
     T.LongType: "a whole number",
-    T.DoubleType: "a number",
+    T.DoubleType: "a finite number within ±1e15",
     T.DateType: "a date",
     T.TimestampType: "a timestamp",
 }
@@ -99,7 +103,14 @@ def _typed(value: Column, target: T.DataType, date_format: str, timestamp_format
         return F.try_to_date(value, date_format)
     if isinstance(target, T.TimestampType):
         return F.try_to_timestamp(value, F.lit(timestamp_format))
+    if isinstance(target, T.DoubleType):
+        return _bounded(value.try_cast(target))
     return value.try_cast(target)
+
+
+def _bounded(amount: Column) -> Column:
+    """null for NaN, infinities and amounts beyond MAX_ABS_AMOUNT (NaN compares false here)."""
+    return F.when(F.abs(amount) <= F.lit(MAX_ABS_AMOUNT), amount)
 
 
 def conform_to_schema(
@@ -140,8 +151,11 @@ def conform_to_schema(
         else:
             raw = F.col(field.name)
             typed = raw.cast(field.dataType)  # a widening checked by check_source_columns
+            if isinstance(field.dataType, T.DoubleType):
+                typed = _bounded(typed)
         typed_columns.append(typed.alias(field.name))
-        if from_string and not isinstance(field.dataType, T.StringType):
+        checked = from_string or isinstance(field.dataType, T.DoubleType)
+        if checked and not isinstance(field.dataType, T.StringType):
             unparsable = raw.isNotNull() & typed.isNull()
             problems.append(
                 (
@@ -149,7 +163,7 @@ def conform_to_schema(
                     F.lit(f"bad_{field.name}"),
                     F.concat(
                         F.lit(f"{field.name} is not {_KIND[type(field.dataType)]}: '"),
-                        F.substring(raw, 1, 100),
+                        F.substring(raw.cast("string"), 1, 100),
                         F.lit("'"),
                     ),
                 )

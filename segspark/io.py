@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shutil
 import uuid
 from datetime import datetime, timezone
 from urllib.parse import urlparse
@@ -240,3 +241,42 @@ def load_model(spark: SparkSession, path: str):
     model_dir = resolve_model_dir(spark, path)
     metadata = json.loads(read_text(spark, posixpath.join(model_dir, MODEL_METADATA)))
     return PipelineModel.load(model_dir), metadata
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+def find_chromium() -> str | None:
+    """A Chromium for kaleido and the browser test: $BROWSER_PATH, else the first on PATH."""
+    configured = os.environ.get("BROWSER_PATH")
+    if configured and os.path.exists(configured):
+        return configured
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+def write_pngs(figures: dict, folder: str) -> str:
+    """Each figure as <folder>/<chart id>.png with kaleido and one Chromium; returns one line saying what happened.
+
+    Without a Chromium (or off a local filesystem) nothing is written and the line says why:
+    the PNGs are extras, report.html already holds every chart.
+    """
+    if not is_local(folder):
+        return f"segment_customers: --png writes to a local folder only; PNGs skipped for {folder}"
+    browser = find_chromium()
+    if browser is None:
+        return "segment_customers: no Chromium found (Debian: apt-get install chromium); PNGs skipped, report.html has every chart"
+    import kaleido  # imported here: only --png needs it
+    import plotly
+
+    target = local_path(folder)
+    os.makedirs(target, exist_ok=True)
+    os.environ["BROWSER_PATH"] = browser
+    plotly_js = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
+    try:
+        kaleido.write_fig_from_object_sync(
+            [{"fig": figure, "path": os.path.join(target, f"{name}.png")} for name, figure in figures.items()],
+            kopts={"mathjax": False, "plotlyjs": plotly_js},  # all local: no CDN request
+        )
+    except Exception as error:  # noqa: BLE001 - the PNGs are optional; the run goes on
+        return f"segment_customers: PNG export with {browser} failed ({type(error).__name__}: {error}); PNGs skipped"
+    return f"segment_customers: {len(figures)} PNG charts written to {folder} with {browser}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pyspark
@@ -19,13 +20,31 @@ RETURN_RATE_DEFINITIONS = {
 SUMMARY_FORMAT_VERSION = 1
 
 
+class Phases:
+    """Wall seconds per phase of a run, printed as each ends and kept for summary.json."""
+
+    def __init__(self, job: str) -> None:
+        self.job = job
+        self.started = self.last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def end(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self.last, 1)
+        self.last = now
+        print(f"{self.job}: {phase} took {self.seconds[phase]:.1f} s", flush=True)
+
+    def total(self) -> float:
+        return round(time.monotonic() - self.started, 1)
+
+
 def build_summary(
     run_id: str,
     input_path: str,
     source_format: SourceFormat,
     counts: LineCounts,
     spark_master: str,
-    seconds: float,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """The summary.json payload: what was read, where every line went, and how the run went."""
     return {
@@ -44,7 +63,7 @@ def build_summary(
             "spark_master": spark_master,
             "segspark_version": segspark.__version__,
             "spark_version": pyspark.__version__,
-            "seconds": round(seconds, 1),
+            "seconds": None if seconds is None else round(seconds, 1),
         },
     }
 

@@ -24,10 +24,11 @@ FORMATS_DIR = PROJECT_ROOT / "conf" / "formats"
 
 @dataclass
 class AccountedCustomers:
-    """Customers with their features (persisted), and where every input line went."""
+    """Customers with their features (persisted), the lines they came from, and where every line went."""
 
     customers: DataFrame
     counts: LineCounts
+    usable_lines: DataFrame
     _persisted: tuple[DataFrame, ...]
 
     def release(self) -> None:
@@ -81,4 +82,4 @@ def accounted_customers(
         .transform(features.with_log_features)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    return AccountedCustomers(customers, counts, (customers, all_customers, lines))
+    return AccountedCustomers(customers, counts, lines.where(is_usable), (customers, all_customers, lines))

@@ -52,7 +52,7 @@ def test_good_strings_become_typed_values(spark):
         (("x7", "23/11/2018", "1", "T", None), "bad_customer_id", "customer_id is not a whole number: 'x7'"),
         (("7", "31/02/2019", "1", "T", None), "bad_day", "day is not a date: '31/02/2019'"),
         (("7", "2019-02-01", "1", "T", None), "bad_day", "day is not a date: '2019-02-01'"),
-        (("7", "23/11/2018", "1,5", "T", None), "bad_total_sales", "total_sales is not a number: '1,5'"),
+        (("7", "23/11/2018", "1,5", "T", None), "bad_total_sales", "total_sales is not a finite number within ±1e15: '1,5'"),
         (("7", "23/11/2018", None, "T", None), "missing_total_sales", "no value in total_sales"),
         (("7", "23/11/2018", "2.5", "T", "7,23/11/2018"), "wrong_field_count", "wrong number of fields (expected 4)"),
         (("1.5", "bad", None, "T", None), "bad_customer_id", "customer_id is not a whole number: '1.5'"),

@@ -45,20 +45,20 @@ def customers(spark):
 
 @pytest.fixture(scope="module")
 def vectors(customers):
-    frame = model.training_vectors(customers, PARTITIONS).persist()
+    frame = model.training_vectors(model.customer_points(customers), PARTITIONS).persist()
     yield frame
     frame.unpersist()
 
 
-def test_k1_cost_is_the_total_sum_of_squares(spark, vectors):
-    points = [row for row in vectors.select(*model.LOG_FEATURE_COLUMNS).collect()]
+def test_k1_cost_is_the_total_sum_of_squares(spark, customers):
+    points = [row for row in customers.select(*model.LOG_FEATURE_COLUMNS).collect()]
     means = [sum(p[i] for p in points) / len(points) for i in range(3)]
     expected = sum((p[i] - means[i]) ** 2 for p in points for i in range(3))
-    assert model.single_cluster_cost(vectors) == pytest.approx(expected, rel=1e-12)
+    assert model.single_cluster_cost(customers) == pytest.approx(expected, rel=1e-12)
 
 
-def test_costs_fall_with_k_and_the_knee_is_the_three_groups(vectors):
-    points, models = model.sweep(vectors, [1, 2, 3, 4, 5], SETTINGS, progress=lambda line: None)
+def test_costs_fall_with_k_and_the_knee_is_the_three_groups(customers, vectors):
+    points, models = model.sweep(vectors, customers, [1, 2, 3, 4, 5], SETTINGS, progress=lambda line: None)
     costs = [p.cost for p in points]
     assert [p.k for p in points] == [1, 2, 3, 4, 5]
     assert all(a > b for a, b in zip(costs, costs[1:]))
@@ -69,7 +69,7 @@ def test_costs_fall_with_k_and_the_knee_is_the_three_groups(vectors):
 
 def test_same_input_seed_and_partitioning_give_identical_segments(customers, vectors):
     first = model.pipeline_model(model.fit_kmeans(vectors, 3, SETTINGS)).transform(customers)
-    again_vectors = model.training_vectors(customers, PARTITIONS)
+    again_vectors = model.training_vectors(model.customer_points(customers), PARTITIONS)
     second = model.pipeline_model(model.fit_kmeans(again_vectors, 3, SETTINGS)).transform(customers)
     assert_df_equality(
         first.select("customer_id", model.CLUSTER).orderBy("customer_id"),
@@ -144,6 +144,48 @@ def test_restarts_keep_the_cheapest_fit(vectors):
     assert best_of_three.getSeed() in (7, 8, 9)
 
 
+def test_the_customers_of_a_grid_cell_are_one_point_at_their_mean(spark):
+    customers = spark.createDataFrame(
+        [(1, 0.0, 0.0, 1.0), (2, 0.0, 0.0, 1.0), (3, 0.0, 0.0, 1.004), (4, 0.0, 0.0, 3.0)],
+        "customer_id long, log_products_ordered double, log_average_return_rate double, log_total_spending double",
+    )
+    gridded = model.grid_points(customers, 0.01).drop(model.POINT_ID).orderBy("log_total_spending")
+    expected = spark.createDataFrame(
+        [(3.0, 0.0, 0.0, 1.004 / 3 + 2 / 3), (1.0, 0.0, 0.0, 3.0)],
+        "weight double, log_products_ordered double, log_average_return_rate double, log_total_spending double",
+    )
+    assert_approx_df_equality(gridded, expected, 1e-12, ignore_nullable=True)
+
+
+def test_exact_costs_measure_every_customer_against_its_nearest_centre(spark):
+    customers = spark.createDataFrame(
+        [(1, 0.0, 0.0, 1.0), (2, 0.0, 0.0, 2.0), (3, 0.0, 1.0, 5.0)],
+        "customer_id long, log_products_ordered double, log_average_return_rate double, log_total_spending double",
+    )
+    costs = model.exact_costs(customers, {2: [[0.0, 0.0, 1.5], [0.0, 0.0, 5.0]], 3: [[0, 0, 1], [0, 0, 2], [0, 1, 5]]})
+    assert costs == {2: pytest.approx(0.25 + 0.25 + 1.0, rel=1e-12), 3: 0.0}
+
+
+def test_a_weighted_point_pulls_like_its_copies(spark, customers):
+    """Lloyd on one point of weight w is Lloyd on w copies: the same centres and cost."""
+    copies = customers.unionByName(customers.where("customer_id <= 12").withColumn("customer_id", F.col("customer_id") + 100))
+    expanded = model.training_vectors(model.customer_points(copies), 1)
+    weighted = model.training_vectors(model.grid_points(copies, 1e-9), 1)  # a cell per distinct customer
+    a, b = model.fit_once(expanded, 3, 0, SETTINGS), model.fit_once(weighted, 3, 0, SETTINGS)
+    flat = lambda m: [value for centre in sorted(model.centres(m)) for value in centre]  # noqa: E731
+    assert flat(a) == pytest.approx(flat(b), rel=1e-9)
+    assert a.summary.trainingCost == pytest.approx(b.summary.trainingCost, rel=1e-9)
+
+
+def test_training_points_are_the_customers_until_the_grid_threshold(customers):
+    settings = replace(SETTINGS, grid_step=0.5, grid_above_points=36)
+    points, count, step = model.training_points(customers, 36, settings)
+    assert (count, step, points.count()) == (36, 0.0, 36)
+    points, count, step = model.training_points(customers, 37, replace(settings, grid_above_points=20))
+    assert step == 0.5 and count == points.count() < 36
+    assert points.agg(F.sum(model.WEIGHT)).first()[0] == 36
+
+
 def test_the_training_partitioning_depends_on_the_data_size_only():
-    settings = model.KMeansSettings(customers_per_partition=1_000_000)
+    settings = model.KMeansSettings(points_per_partition=1_000_000)
     assert [model.training_partitions(n, settings) for n in (1, 25_000, 1_000_000, 2_500_000)] == [1, 1, 1, 3]

@@ -23,7 +23,8 @@ SETTINGS = model.KMeansSettings.from_settings(load_settings()["model"])  # what 
 
 
 @pytest.fixture(scope="module")
-def vectors(spark):
+def training(spark):
+    """Every customer's log features (for scikit-learn) and the weighted points MLlib trains on."""
     lines = datagen.generate_order_lines(spark, datagen.DEFAULT_LINES, seed=2019)
     usable = lines.transform(features.mark_line_exclusions).where("exclusion_rule is null")
     customers = (
@@ -32,16 +33,18 @@ def vectors(spark):
         .where("exclusion_rule is null")
         .transform(features.with_log_features)
     )
-    n = customers.count()
-    frame = model.training_vectors(customers, model.training_partitions(n, SETTINGS)).persist()
-    yield frame
+    points, n, grid_step = model.training_points(customers, customers.count(), SETTINGS)
+    assert grid_step == 0.0  # the sample is small enough to train on every customer
+    frame = model.training_vectors(points, model.training_partitions(n, SETTINGS)).persist()
+    yield np.array(customers.select(*LOG_FEATURE_COLUMNS).collect(), dtype=float), frame
     frame.unpersist()
 
 
-def test_costs_are_within_the_floors_of_scikit_learn(vectors):
+def test_costs_are_within_the_floors_of_scikit_learn(training):
+    log_features, vectors = training
     assert SETTINGS.restarts == 8
-    log_features = np.array(vectors.select(*LOG_FEATURE_COLUMNS).collect(), dtype=float)
     assert 22_000 <= len(log_features) <= 26_000
+    assert vectors.agg({"weight": "sum"}).first()[0] == len(log_features)
 
     def cost(job):
         k, restart = job

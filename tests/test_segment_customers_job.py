@@ -25,14 +25,20 @@ def submit(*args: str, job: str = "jobs/segment_customers.py") -> subprocess.Com
     )
 
 
-def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(tmp_path):
+PAYLOAD = "</script><script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """One run on hand-made lines: every outcome once, and a script payload in a product's text."""
+    tmp_path = tmp_path_factory.mktemp("small-run")
     orders = tmp_path / "orders.csv"
     orders.write_text(
         "\n".join(
             [
                 HEADER,
                 csv_line(customer_id=1, order_id=10, product_type="Shirts", total_sales=30.0),
-                csv_line(customer_id=1, order_id=11, product_type="Jeans", total_sales=70.0,
+                csv_line(customer_id=1, order_id=11, product_type=PAYLOAD, product_title=PAYLOAD, total_sales=70.0,
                          ordered_item_quantity=2, returned_item_quantity=-1),
                 csv_line(customer_id=2, order_id=20, total_sales=15.5),
                 csv_line(customer_id=2, order_id=21, ordered_item_quantity=0, returned_item_quantity=-1),
@@ -45,9 +51,12 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(tmp_
         + "\n"
     )
     output = tmp_path / "out"
-
     result = submit("--input", str(orders), "--output", str(output), "--k-range", "1..3", "--restarts", "1")
+    return result, output
 
+
+def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(small_run):
+    result, output = small_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run_id = (output / "LATEST").read_text().strip()
     run_dir = output / "runs" / run_id
@@ -81,6 +90,40 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(tmp_
     assert "only,three,fields" in set(quarantine["raw_line"])
     assert f"published: {run_dir}" in result.stdout
     assert "lines in" in result.stdout
+
+
+def test_the_report_holds_every_chart_and_no_raw_payload_from_the_data(small_run):
+    result, output = small_run
+    assert result.returncode == 0, result.stdout[-3000:]
+    run_dir = output / "runs" / (output / "LATEST").read_text().strip()
+    page = (run_dir / "report.html").read_text()
+    for chart_id in ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles"):
+        assert f'id="{chart_id}"' in page
+    assert PAYLOAD not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page  # listed, escaped, as a product type
+    from plotly.offline import get_plotlyjs
+
+    assert page.count(get_plotlyjs()) == 1  # plotly.js inline, once
+    own = page.replace(get_plotlyjs(), "")  # the bundle's own text mentions URLs it never loads here
+    assert "<script src=" not in own and "https://" not in own and "http://" not in own
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["model"]["segments"]) == {"0", "1"}
+    phases = summary["run"]["phases"]
+    assert list(phases) == ["ingest and features", "elbow sweep", "segments and model", "report"]
+    assert sum(phases.values()) <= summary["run"]["seconds"] + 0.5
+
+
+def test_the_report_renders_in_headless_chromium_offline_without_console_errors(small_run):
+    from tests.browser import render_offline
+
+    result, output = small_run
+    run_dir = output / "runs" / (output / "LATEST").read_text().strip()
+    dom, console = render_offline(run_dir / "report.html")
+    for chart_id in ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles"):
+        chart = dom.split(f'id="{chart_id}"', 1)[1].split('<div class="chart">', 1)[0]
+        assert "main-svg" in chart, f"{chart_id} did not render"
+    assert "gl-container" in dom  # the 3D scatter drew with WebGL
+    assert not [line for line in console if "Uncaught" in line or ":ERROR:" in line and "CONSOLE" in line], console
 
 
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path):

@@ -1,0 +1,155 @@
+"""report.html: the charts, the segment names and actions, and where every input line went.
+
+One self-contained page: plotly.js is inlined once, so it opens offline and makes no network
+request. Every string that comes from the data or the command line is HTML-escaped here or
+travels inside Plotly's figure JSON (escaped by Plotly); none goes into `config` or a div id.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from pyspark.sql import DataFrame
+
+from segspark import charts, profiles
+from segspark.naming import SegmentName
+
+CHART_IDS = ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles")
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2rem; } .sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; } td, th { padding: 0.25rem 0.7rem; text-align: left; }
+th { border-bottom: 2px solid #ccc; } td { border-bottom: 1px solid #eee; } td.n { text-align: right; }
+.panels { display: flex; gap: 2rem; flex-wrap: wrap; } .chart { margin: 1rem 0 2rem; }
+.swatch { display: inline-block; width: 0.8rem; height: 0.8rem; border-radius: 2px; margin-right: 0.4rem; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _rows(pairs: Sequence[tuple[str, Any]]) -> str:
+    return "".join(
+        f"<tr><td>{_e(name)}</td><td class='n'>{_e(f'{value:,}' if isinstance(value, int) else value)}</td></tr>"
+        for name, value in pairs
+    )
+
+
+def quality_panel(summary: dict) -> str:
+    """Lines in, used, excluded per rule, quarantined per rule; customers."""
+    counts = summary["counts"]
+    pairs = [("lines in", counts["lines_in"]), ("used for features", counts["lines_used"])]
+    pairs += [(f"excluded: {rule}", n) for rule, n in counts["lines_excluded"].items()]
+    pairs += [("quarantined", counts["lines_quarantined"])]
+    pairs += [(f"quarantined: {rule}", n) for rule, n in counts["lines_quarantined_by_rule"].items()]
+    pairs += [("customers segmented", counts["customers"])]
+    return f"<div><h3>Data quality</h3><table>{_rows(pairs)}</table></div>"
+
+
+def run_panel(summary: dict) -> str:
+    """Input, k rule, seed, Spark master, versions, duration."""
+    model, run = summary["model"], summary["run"]
+    pairs = [
+        ("run", summary["run_id"]),
+        ("input", summary["input"]),
+        ("source format", summary["source_format"]),
+        ("k", f"{model['k']} ({model['rule']})"),
+        ("why", model["explanation"]),
+        ("seed, restarts", f"{model['seed']}, {model['restarts']}"),
+        ("training points", f"{model['training_points']:,}" + (f" (grid {model['grid_step']})" if model["grid_step"] else "")),
+        ("Spark master", run["spark_master"]),
+        ("versions", f"segspark {run['segspark_version']}, Spark {run['spark_version']}"),
+        ("duration", f"{run['seconds']} s"),
+        ("return rate", summary["definitions"]["return_rate_definition"]),
+    ]
+    return f"<div><h3>Run</h3><table>{_rows(pairs)}</table></div>"
+
+
+def segments_table(
+    names: Sequence[SegmentName], sizes: dict[int, int], quantiles: pd.DataFrame, top_products: pd.DataFrame,
+    colours: dict[int, str],
+) -> str:
+    """One row per segment: its name, size, medians in original units, action, top product types."""
+    medians = quantiles[quantiles["quantile"] == 0.5].pivot(index="segment", columns="feature", values="value")
+    rows = []
+    for named in names:
+        s = named.segment
+        products = top_products[top_products["segment"] == s]
+        top = ", ".join(f"{_e(row.product_type)} ({row.customers:,})" for row in products.itertuples())
+        rows.append(
+            f"<tr><td><span class='swatch' style='background:{_e(colours[s])}'></span>{s}</td>"
+            f"<td>{_e(named.name)}</td><td class='n'>{sizes.get(s, 0):,}</td>"
+            f"<td class='n'>{medians.loc[s, 'total_spending']:,.2f}</td>"
+            f"<td class='n'>{medians.loc[s, 'products_ordered']:,.0f}</td>"
+            f"<td class='n'>{medians.loc[s, 'average_return_rate']:.3f}</td>"
+            f"<td>{_e(named.action)}</td><td>{top}</td></tr>"
+        )
+    header = (
+        "<tr><th>segment</th><th>name</th><th>customers</th><th>median spending</th><th>median products</th>"
+        "<th>median return rate</th><th>suggested action</th><th>most bought product types (customers)</th></tr>"
+    )
+    return f"<table>{header}{''.join(rows)}</table>"
+
+
+def chart_html(figure: go.Figure, div_id: str) -> str:
+    return pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOTLY_CONFIG)
+
+
+def render(summary: dict, figures: Sequence[go.Figure], segments_html: str) -> str:
+    """The whole page; `figures` in the order of CHART_IDS."""
+    charts = "".join(
+        f"<div class='chart'>{chart_html(figure, div_id)}</div>" for figure, div_id in zip(figures, CHART_IDS)
+    )
+    model = summary["model"]
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>segspark report {_e(summary['run_id'])}</title><style>{STYLE}</style>"
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+        f"<h1>Customer segments</h1><p class='sub'>{summary['counts']['customers']:,} customers in "
+        f"{model['k']} segments · run {_e(summary['run_id'])}</p>"
+        f"<h2>Segments</h2>{segments_html}"
+        f"<div class='panels'>{quality_panel(summary)}{run_panel(summary)}</div>"
+        f"<h2>Charts</h2>{charts}</body></html>"
+    )
+
+
+def build(
+    segmented: DataFrame,
+    usable_lines: DataFrame,
+    summary: dict,
+    quantiles: pd.DataFrame,
+    names: Sequence[SegmentName],
+    report_settings: dict,
+    seed: int,
+) -> tuple[str, dict[str, go.Figure]]:
+    """The page and its figures by chart id, from bounded reductions of the segmented customers."""
+    model = summary["model"]
+    sizes = {int(s): n for s, n in model["sizes"].items()}
+    labels = {n.segment: n.name for n in names}
+    sample = profiles.scatter_sample(segmented, sizes, report_settings["scatter_per_segment"], seed)
+    bins = profiles.histograms(segmented, report_settings["histogram_bins"])
+    top = profiles.top_product_types(usable_lines, segmented, report_settings["top_product_types"])
+    centres = [[centre["log"][name] for name in centre["log"]] for centre in model["centres"]]
+    figures = [
+        charts.segment_sizes(sizes, labels),
+        charts.customers_3d(sample, centres, labels),
+        charts.distributions(bins),
+        charts.elbow(pd.DataFrame(summary["elbow"]), model["k"]),
+        charts.profiles(quantiles, labels),
+    ]
+    table = segments_table(names, sizes, quantiles, top, {s: charts.colour(s) for s in sizes})
+    return render(summary, figures, table), dict(zip(CHART_IDS, figures))
+
+
+def names_by_segment(names: Sequence[SegmentName]) -> dict[str, dict]:
+    """The names and actions as summary.json carries them."""
+    return {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names}

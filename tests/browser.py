@@ -1,0 +1,52 @@
+"""Headless Chromium for the report tests: open a file with the network off, return DOM and console.
+
+The test bootstrap (scripts/ensure-chromium.sh, run by `make test`) installs Debian's chromium
+where it can; without one the browser tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from segspark.io import find_chromium
+
+OFFLINE = [
+    "--proxy-server=127.0.0.1:9",  # nothing listens there: any request fails
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
+
+
+def chromium() -> str:
+    browser = find_chromium()
+    if browser is None:
+        pytest.skip("no Chromium: run as root with apt (scripts/ensure-chromium.sh) to enable the browser tests")
+    return browser
+
+
+def _run(browser: str, page: Path, *options: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [
+                browser, "--headless", "--no-sandbox", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+                "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL without a GPU
+                "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000", *OFFLINE, *options,
+                page.resolve().as_uri(),
+            ],
+            capture_output=True, text=True, timeout=180,
+        )
+
+
+def render_offline(page: Path) -> tuple[str, list[str]]:
+    """The page's DOM after its scripts ran, and the browser's console lines."""
+    done = _run(chromium(), page, "--dump-dom")
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    return done.stdout, console
+
+
+def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400) -> None:
+    _run(chromium(), page, f"--screenshot={png}", f"--window-size={width},{height}", "--hide-scrollbars")

@@ -1,0 +1,157 @@
+"""The bad-input corpus: every kind of input a user may hand the job, and what segspark answers.
+
+Each case ends either in one clear error (the message names the file, column or rule) or in
+quarantined / excluded lines whose counts reconcile with the lines in. Cases run the job's own
+ingest and accounting (`workflow.accounted_customers`) on real files; the job-level cases (k and
+customer counts) run the k-range rules the job applies.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pytest
+
+from segspark import choose_k, workflow
+from segspark.errors import InputError, UsageError
+from tests.builders import HEADER, csv_line
+
+SHOPIFY = workflow.load_source_format("shopify")
+COLUMNS = HEADER.split(",")
+
+
+def text(*lines: str, header: str | None = HEADER) -> str:
+    return "\n".join(([header] if header is not None else []) + list(lines)) + "\n"
+
+
+GOOD = [csv_line(customer_id=c, order_id=c * 10, total_sales=10.0 * c) for c in (1, 2, 3)]
+
+
+@dataclass
+class Case:
+    name: str
+    files: dict[str, str | bytes | Callable[[Path], None]]
+    error: str | None = None  # a piece of the one-line error
+    quarantined: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)  # non-zero line exclusions expected
+    customers: int | None = None
+
+
+def _parquet(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda path: frame.to_parquet(path, index=False)
+
+
+def _typed_frame(**overrides) -> pd.DataFrame:
+    frame = pd.read_csv(pd.io.common.StringIO(text(*GOOD)), dtype=str)
+    typed = frame.astype({c: "int64" for c in ("variant_id", "customer_id", "order_id", "net_quantity",
+                                                  "returned_item_quantity", "ordered_item_quantity")})
+    typed = typed.astype({c: "float64" for c in ("gross_sales", "discounts", "returns", "net_sales", "taxes",
+                                                    "total_sales")})
+    typed["day"] = pd.to_datetime(typed["day"], format="%d/%m/%Y").dt.date
+    for name, value in overrides.items():
+        typed[name] = value
+    return typed
+
+
+CASES = [
+    Case("malformed lines", {"a.csv": text(*GOOD, "only,three,fields", GOOD[0] + ",surplus")},
+         quarantined={"wrong_field_count": 2}, customers=3),
+    Case("reordered header", {"a.csv": text(*GOOD, header=",".join([COLUMNS[1], COLUMNS[0], *COLUMNS[2:]]))},
+         error="a.csv: bad header: column 1 is 'product_type' but 'product_title' belongs there"),
+    Case("renamed header", {"a.csv": text(*GOOD, header=HEADER.replace("total_sales", "Total Sales"))},
+         error="a.csv: bad header: missing column 'total_sales' (found 'Total Sales' instead)"),
+    Case("missing column", {"a.csv": text(*GOOD, header=HEADER.replace(",taxes", ""))},
+         error="a.csv: bad header: missing column 'taxes'"),
+    Case("wrong types", {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, ordered_item_quantity="two"),
+                                       csv_line(customer_id=4, order_id=41, total_sales="12,5"))},
+         quarantined={"bad_ordered_item_quantity": 1, "wrong_field_count": 1}, customers=3),
+    Case("parquet whose ids drift to a lossy type", {"a.parquet": _parquet(_typed_frame(customer_id=[1.0, 2.0, 3.5]))},
+         error="column 'customer_id' is double, expected bigint"),
+    Case("parquet whose ids drift to text", {"a.parquet": _parquet(_typed_frame(customer_id=["1", "2", "x"]))},
+         quarantined={"bad_customer_id": 1}, customers=2),
+    Case("parquet with the right types", {"a.parquet": _parquet(_typed_frame())}, customers=3),
+    Case("empty file", {"a.csv": ""}, error="no order lines (the input is empty or has only a header)"),
+    Case("header only", {"a.csv": text()}, error="no order lines (the input is empty or has only a header)"),
+    Case("every line excluded", {"a.csv": text(*[csv_line(customer_id="", order_id=i) for i in range(3)])},
+         excluded={"no_customer_id": 3}, customers=0),
+    Case("spending below -1", {"a.csv": text(*GOOD, csv_line(customer_id=9, order_id=90, total_sales=-5.0))},
+         excluded={"customer_total_spending_at_most_minus_1": 1}, customers=3),
+    Case("huge and non-finite values",
+         {"a.csv": text(*GOOD, csv_line(customer_id=5, order_id=50, total_sales="1e309"),
+                        csv_line(customer_id=6, order_id=60, total_sales="NaN"),
+                        csv_line(customer_id=7, order_id=70, total_sales="1e300"),
+                        csv_line(customer_id=8, order_id=80, ordered_item_quantity="99999999999999999999"))},
+         quarantined={"bad_total_sales": 3, "bad_ordered_item_quantity": 1}, customers=3),
+    Case("unicode and commas in quoted text",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, product_title='"Café, crème ""brûlée"" ☕"',
+                                        product_type='"Kaffee, Tee"'))}, customers=4),
+    Case("duplicate lines are counted as given", {"a.csv": text(*GOOD, GOOD[0], GOOD[0])}, customers=3),
+    Case("dates out of range", {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, day="32/13/2019"),
+                                              csv_line(customer_id=4, order_id=41, day="2019-01-01"))},
+         quarantined={"bad_day": 2}, customers=3),
+    Case("missing required values", {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=""),
+                                                   csv_line(customer_id=4, order_id=41, total_sales=""))},
+         quarantined={"missing_order_id": 1, "missing_total_sales": 1}, customers=3),
+    Case("a directory with a non-CSV file", {"a.csv": text(*GOOD), "notes.txt": "exported by hand\n"},
+         error="notes.txt: bad header"),
+    Case("gzip-compressed CSV", {"a.csv.gz": gzip.compress(text(*GOOD).encode())}, customers=3),
+    Case("byte-order mark, CRLF line ends and blank lines",
+         {"a.csv": "\ufeff" + text(*GOOD).replace("\n", "\r\n") + "\r\n\r\n"}, customers=3),
+    Case("several files, one bad line each",
+         {"a.csv": text(GOOD[0], "x"), "b.csv": text(GOOD[1], csv_line(customer_id="abc"))},
+         quarantined={"wrong_field_count": 1, "bad_customer_id": 1}, customers=2),
+    # read line by line: the first half is quarantined; the second has the right width and is read
+    Case("a quoted field with a line break", {"a.csv": text(*GOOD, csv_line(customer_id=4, product_title='"two\nlines"'))},
+         quarantined={"wrong_field_count": 1}, customers=4),
+    Case("a missing input path", {}, error="input not found"),
+]
+
+
+def write_case(folder: Path, case: Case) -> Path:
+    folder.mkdir()
+    for name, content in case.files.items():
+        path = folder / name
+        if callable(content):
+            content(path)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder if case.files else folder / "nothing-here"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input_ends_in_one_clear_error_or_counts_that_reconcile(spark, tmp_path, case):
+    assert len(CASES) >= 20
+    source = write_case(tmp_path / "input", case)
+    quarantine = str(tmp_path / "quarantine")
+    if case.error is not None:
+        with pytest.raises(InputError) as raised:
+            workflow.accounted_customers(spark, str(source), SHOPIFY, quarantine)
+        message = str(raised.value)
+        assert case.error in message and "\n" not in message and "Traceback" not in message
+        return
+    accounted = workflow.accounted_customers(spark, str(source), SHOPIFY, quarantine)
+    counts = accounted.counts
+    assert counts.quarantined_by_rule == case.quarantined
+    assert {rule: n for rule, n in counts.lines_excluded.items() if n} == case.excluded
+    assert counts.customers == case.customers
+    assert counts.lines_in == counts.lines_used + sum(counts.lines_excluded.values()) + counts.lines_quarantined
+    features = accounted.customers.select("log_total_spending", "log_average_return_rate").collect()
+    assert all(math.isfinite(value) for row in features for value in row)
+    accounted.release()
+
+
+def test_too_few_customers_or_too_large_a_k_is_one_clear_error():
+    with pytest.raises(InputError, match=r"only 0 customer\(s\) left after the rules"):
+        choose_k.sweep_ks(1, 15, 0)
+    with pytest.raises(InputError, match=r"only 1 customer\(s\) left after the rules; segmenting needs at least 2"):
+        choose_k.sweep_ks(1, 15, 1)
+    with pytest.raises(UsageError, match=r"--k 10: k must be between 2 and the number of customers \(3\)"):
+        choose_k.sweep_ks(1, 15, 3, given_k=10)
+    assert choose_k.sweep_ks(1, 15, 3) == [1, 2, 3]  # the sweep is cut to the customers

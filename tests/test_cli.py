@@ -1,0 +1,32 @@
+"""The jobs' edge (segspark/cli.py): one line for a failure, never a bare JVM stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from segspark import cli
+from segspark.errors import InputError
+
+
+def test_an_out_of_memory_failure_says_what_to_give_more_of():
+    error = RuntimeError(
+        "An error occurred while calling o639.collectToPython.\n: org.apache.spark.SparkException: Job aborted "
+        "due to stage failure: Task 1 in stage 6.0 failed 1 times, most recent failure: java.lang.OutOfMemoryError: "
+        "Java heap space\n\tat org.apache.spark.unsafe.memory.HeapMemoryAllocator.allocate(HeapMemoryAllocator.java:72)"
+    )
+    assert cli._spark_failure_line(error) == cli.OUT_OF_MEMORY
+
+
+def test_a_spark_error_class_is_kept_and_the_stack_dropped():
+    error = RuntimeError("[PATH_NOT_FOUND] Path does not exist: file:/x.\n\tat org.apache.spark.sql.Foo(Foo.scala:1)")
+    assert cli._spark_failure_line(error) == "[PATH_NOT_FOUND] Path does not exist: file:/x."
+
+
+def test_an_input_error_is_one_line_and_exit_code_2(capsys):
+    def main():
+        raise InputError("orders.csv: bad header: missing column 'taxes'")
+
+    with pytest.raises(SystemExit) as exited:
+        cli.run(main, "job")
+    assert exited.value.code == cli.EXIT_INPUT
+    assert capsys.readouterr().err == "job: input error: orders.csv: bad header: missing column 'taxes'\n"
