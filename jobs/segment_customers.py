@@ -13,7 +13,7 @@ import argparse
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from segspark import choose_k, cli, datagen, model, naming, profiles, report, segments, summary, workflow
+from segspark import choose_k, cli, datagen, model, naming, profiles, pseudonyms, report, segments, summary, workflow
 from segspark import io as segio
 from segspark.config import load_settings, project_path, setting
 from segspark.errors import UsageError
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output or project_path(setting(settings, "output.dir"))
     if args.input:
         segio.check_output_location(args.input, output_dir)
+    pseudonym_key = pseudonyms.load_key()
     kmeans_settings = model.KMeansSettings.from_settings(
         setting(settings, "model"), restarts=args.restarts, seed=args.seed
     )
@@ -164,9 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     run_summary = summary.build_summary(run_id, input_path, source_format, counts, spark.sparkContext.master)
     run_summary["elbow"] = [point.as_dict() for point in elbow]
     run_summary["model"] = model_summary
-    run_summary["run"].update(seconds=phases.total(), phases=phases.seconds)  # so far, for the report
+    run_summary["run"].update(seconds=phases.total(), phases=phases.seconds, pseudonym_key=pseudonym_key.source)
     page, figures = report.build(
-        segmented, accounted.usable_lines, run_summary, feature_quantiles, names, setting(settings, "report"), kmeans_settings.seed
+        segmented, accounted.usable_lines, run_summary, feature_quantiles, names, setting(settings, "report"),
+        kmeans_settings.seed, pseudonym_key,
     )
     segio.write_text(spark, segio.run_path(output_dir, run_id, "report.html"), page)
     if args.png:

@@ -54,10 +54,13 @@ def segment_sizes(sizes: dict[int, int], names: dict[int, str]) -> go.Figure:
 
 
 def customers_3d(sample: pd.DataFrame, centres: Sequence[Sequence[float]], names: dict[int, str]) -> go.Figure:
-    """b. The sampled customers in log-feature space, coloured by segment, with the centres."""
+    """b. The sampled customers in log-feature space, coloured by segment, with the centres.
+
+    `sample` carries a pseudonymised `customer` column (see segspark.pseudonyms), shown on hover.
+    """
     figure = go.Figure()
     hover = (
-        "products %{customdata[0]:,.0f}<br>return rate %{customdata[1]:.3f}<br>"
+        "customer %{customdata[3]}<br>products %{customdata[0]:,.0f}<br>return rate %{customdata[1]:.3f}<br>"
         "spending %{customdata[2]:,.2f}<extra>%{fullData.name}</extra>"
     )
     for segment, points in sample.groupby("segment", sort=True):
@@ -69,7 +72,7 @@ def customers_3d(sample: pd.DataFrame, centres: Sequence[Sequence[float]], names
                 mode="markers",
                 marker={"size": 2, "color": colour(int(segment)), "opacity": 0.6},
                 name=label(int(segment), names),
-                customdata=points[list(FEATURE_COLUMNS)].to_numpy(),
+                customdata=points[[*FEATURE_COLUMNS, "customer"]].to_numpy(),
                 hovertemplate=hover,
             )
         )

@@ -15,6 +15,7 @@ EXIT_USAGE = 64
 EXIT_FAILURE = 1
 
 
+PYTHON_TRACEBACK = "Traceback (most recent call last):"
 OUT_OF_MEMORY = (
     "Spark ran out of memory (java.lang.OutOfMemoryError); give it more with "
     "./spark-submit.sh --driver-memory 8g (local mode) or --executor-memory on a cluster"
@@ -26,6 +27,11 @@ def _spark_failure_line(error: BaseException) -> str:
     text = str(error)
     if "OutOfMemoryError" in text:
         return OUT_OF_MEMORY
+    if PYTHON_TRACEBACK in text:  # a Python task raised: its exception line, not the worker's frames
+        python_part = text.split(PYTHON_TRACEBACK, 1)[1].split("\n\tat ", 1)[0]
+        raised = [line for line in python_part.strip().splitlines() if line and not line[0].isspace()]
+        if raised:
+            return f"a Python task failed: {raised[-1].strip()}"
     for pattern in (r"Caused by: [\w.$]+: ([^\n]+)", r"(\[[A-Z_.]+\][^\n]*)"):
         found = re.findall(pattern, text)
         if found:

@@ -142,6 +142,12 @@ def training_vectors(points: DataFrame, partitions: int) -> DataFrame:
     )
 
 
+def squared_distance(centre: Sequence[float | Column]) -> Column:
+    """A customer's squared Euclidean distance to `centre` in log-feature space (values or columns)."""
+    squares = [F.pow(F.col(name) - F.lit(centre[axis]), 2) for axis, name in enumerate(LOG_FEATURE_COLUMNS)]
+    return squares[0] + squares[1] + squares[2]
+
+
 def single_cluster_cost(customers: DataFrame) -> float:
     """The k = 1 cost (MLlib refuses k = 1): squared distances to the mean, from one aggregate."""
     row = customers.agg(
@@ -156,10 +162,7 @@ def exact_costs(customers: DataFrame, centres_by_k: dict[int, Sequence[Sequence[
         return {}
 
     def nearest(centres: Sequence[Sequence[float]]) -> Column:
-        distances = [
-            sum((F.col(name) - F.lit(float(centre[axis]))) ** 2 for axis, name in enumerate(LOG_FEATURE_COLUMNS))
-            for centre in centres
-        ]
+        distances = [squared_distance([float(value) for value in centre]) for centre in centres]
         return distances[0] if len(distances) == 1 else F.least(*distances)
 
     row = customers.agg(*[F.sum(nearest(c)).alias(f"k{k}") for k, c in sorted(centres_by_k.items())]).first()

@@ -46,22 +46,28 @@ def histograms(segmented: DataFrame, bins: int = 40) -> pd.DataFrame:
         *[F.max(name).alias(f"max_{name}") for name in LOG_FEATURE_COLUMNS],
         *[F.percentile_approx(name, RAW_CLIP_QUANTILE, 10_000).alias(f"max_{name}") for name in FEATURE_COLUMNS],
     ).first()
-    frames = []
-    for name in (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS):
+    names = (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)
+    edges, bin_of_feature = {}, []
+    for position, name in enumerate(names):
         low, high = float(ranges[f"min_{name}"]), float(ranges[f"max_{name}"])
         width = (high - low) / bins if high > low else 1.0
+        edges[name] = [low + b * width for b in range(bins + 1)]
         index = F.least(F.greatest(F.floor((F.col(name) - F.lit(low)) / F.lit(width)), F.lit(0)), F.lit(bins - 1))
-        counts = {row["bin"]: row["count"] for row in segmented.groupBy(index.alias("bin")).count().collect()}
-        frames.append(
-            pd.DataFrame(
-                {
-                    "feature": name,
-                    "bin_start": [low + b * width for b in range(bins)],
-                    "bin_end": [low + (b + 1) * width for b in range(bins)],
-                    "customers": [counts.get(b, 0) for b in range(bins)],
-                }
-            )
+        bin_of_feature.append(F.struct(F.lit(position).alias("feature"), index.cast("int").alias("bin")))
+    # One pass for all six: each customer becomes one (feature, bin) pair per feature.
+    pairs = segmented.select(F.explode(F.array(*bin_of_feature)).alias("pair")).select("pair.feature", "pair.bin")
+    counts = {(row["feature"], row["bin"]): row["count"] for row in pairs.groupBy("feature", "bin").count().collect()}
+    frames = [
+        pd.DataFrame(
+            {
+                "feature": name,
+                "bin_start": edges[name][:-1],
+                "bin_end": edges[name][1:],
+                "customers": [counts.get((position, b), 0) for b in range(bins)],
+            }
         )
+        for position, name in enumerate(names)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -69,6 +75,7 @@ def scatter_sample(segmented: DataFrame, sizes: dict[int, int], per_segment: int
     """At most `per_segment` customers of each segment: the lowest hashes of (customer_id, seed).
 
     A deterministic, uniform sample within each segment; a prefilter keeps the ranking small.
+    The raw customer_id comes back for the caller to pseudonymise; it must not reach a page as is.
     """
     fractions = {s: min(1.0, 3.0 * per_segment / size) for s, size in sizes.items() if size > 0}
     rank = F.xxhash64(F.col("customer_id"), F.lit(seed))
@@ -78,7 +85,9 @@ def scatter_sample(segmented: DataFrame, sizes: dict[int, int], per_segment: int
         threshold = min(2**63 - 1, int(-(2**63) + fraction * 2**64))
         keep = keep | ((F.col(SEGMENT) == segment) & (rank <= F.lit(threshold)))
     ranked = segmented.where(keep).withColumn("_rank", F.row_number().over(Window.partitionBy(SEGMENT).orderBy(rank)))
-    sample = ranked.where(F.col("_rank") <= per_segment).select(SEGMENT, *FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)
+    sample = ranked.where(F.col("_rank") <= per_segment).select(
+        SEGMENT, "customer_id", *FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS
+    )
     return sample.toPandas().sort_values([SEGMENT, *LOG_FEATURE_COLUMNS], ignore_index=True)
 
 

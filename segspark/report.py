@@ -19,6 +19,8 @@ from pyspark.sql import DataFrame
 
 from segspark import charts, profiles
 from segspark.naming import SegmentName
+from segspark.pseudonyms import PseudonymKey, pseudonyms
+from segspark.summary import count_rows
 
 CHART_IDS = ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles")
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -46,13 +48,7 @@ def _rows(pairs: Sequence[tuple[str, Any]]) -> str:
 
 def quality_panel(summary: dict) -> str:
     """Lines in, used, excluded per rule, quarantined per rule; customers."""
-    counts = summary["counts"]
-    pairs = [("lines in", counts["lines_in"]), ("used for features", counts["lines_used"])]
-    pairs += [(f"excluded: {rule}", n) for rule, n in counts["lines_excluded"].items()]
-    pairs += [("quarantined", counts["lines_quarantined"])]
-    pairs += [(f"quarantined: {rule}", n) for rule, n in counts["lines_quarantined_by_rule"].items()]
-    pairs += [("customers segmented", counts["customers"])]
-    return f"<div><h3>Data quality</h3><table>{_rows(pairs)}</table></div>"
+    return f"<div><h3>Data quality</h3><table>{_rows(count_rows(summary['counts']))}</table></div>"
 
 
 def run_panel(summary: dict) -> str:
@@ -69,6 +65,7 @@ def run_panel(summary: dict) -> str:
         ("Spark master", run["spark_master"]),
         ("versions", f"segspark {run['segspark_version']}, Spark {run['spark_version']}"),
         ("duration", f"{run['seconds']} s"),
+        ("customer pseudonyms", f"HMAC-SHA256 of customer_id, key: {run['pseudonym_key']}"),
         ("return rate", summary["definitions"]["return_rate_definition"]),
     ]
     return f"<div><h3>Run</h3><table>{_rows(pairs)}</table></div>"
@@ -130,12 +127,17 @@ def build(
     names: Sequence[SegmentName],
     report_settings: dict,
     seed: int,
+    key: PseudonymKey,
 ) -> tuple[str, dict[str, go.Figure]]:
-    """The page and its figures by chart id, from bounded reductions of the segmented customers."""
+    """The page and its figures by chart id, from bounded reductions of the segmented customers.
+
+    Customers appear only in the 3D chart's sample, under their keyed pseudonyms.
+    """
     model = summary["model"]
     sizes = {int(s): n for s, n in model["sizes"].items()}
     labels = {n.segment: n.name for n in names}
     sample = profiles.scatter_sample(segmented, sizes, report_settings["scatter_per_segment"], seed)
+    sample = sample.assign(customer=pseudonyms(key, sample["customer_id"])).drop(columns="customer_id")
     bins = profiles.histograms(segmented, report_settings["histogram_bins"])
     top = profiles.top_product_types(usable_lines, segmented, report_settings["top_product_types"])
     centres = [[centre["log"][name] for name in centre["log"]] for centre in model["centres"]]

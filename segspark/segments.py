@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from segspark.model import CLUSTER
+from segspark.model import CLUSTER, squared_distance
 from segspark.schemas import LOG_FEATURE_COLUMNS
 
 SEGMENT = "segment"
@@ -53,11 +53,8 @@ def with_segments(
     `segment_centres[s]` is the centre of segment s in log-feature space.
     """
     segment = _literal_map(numbering)[F.col(CLUSTER)]
-    squares = [
-        F.pow(F.col(name) - _lookup([centre[axis] for centre in segment_centres], segment), 2)
-        for axis, name in enumerate(LOG_FEATURE_COLUMNS)
-    ]
-    distance = F.sqrt(squares[0] + squares[1] + squares[2])
+    centre = [_lookup([c[axis] for c in segment_centres], segment) for axis in range(len(LOG_FEATURE_COLUMNS))]
+    distance = F.sqrt(squared_distance(centre))
     columns = [name for name in clustered.columns if name not in (CLUSTER, "features")]
     return clustered.select(*columns, segment.cast("int").alias(SEGMENT), distance.alias(DISTANCE))
 

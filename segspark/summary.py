@@ -68,18 +68,21 @@ def build_summary(
     }
 
 
+def count_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
+    """Where every line went, as (label, number): the run's printout and the report list the same."""
+    rows = [("lines in", counts["lines_in"]), ("used for features", counts["lines_used"])]
+    rows += [(f"excluded: {rule}", lines) for rule, lines in counts["lines_excluded"].items()]
+    rows += [("quarantined (see quarantine/)", counts["lines_quarantined"])]
+    rows += [(f"quarantined: {rule}", lines) for rule, lines in counts["lines_quarantined_by_rule"].items()]
+    rows += [("customers segmented", counts["customers"])]
+    return rows
+
+
 def format_summary(summary: dict[str, Any], run_dir: str) -> str:
     """A short human reading of the summary for the end of a run."""
     counts = summary["counts"]
     width = len(f"{counts['lines_in']:,}")
-    rows = [f"  {'lines in':<52}{counts['lines_in']:>{width},}"]
-    rows.append(f"  {'used for features':<52}{counts['lines_used']:>{width},}")
-    for rule, lines in counts["lines_excluded"].items():
-        rows.append(f"  {'excluded: ' + rule:<52}{lines:>{width},}")
-    rows.append(f"  {'quarantined (see quarantine/)':<52}{counts['lines_quarantined']:>{width},}")
-    for rule, lines in counts["lines_quarantined_by_rule"].items():
-        rows.append(f"  {'  ' + rule:<52}{lines:>{width},}")
-    rows.append(f"  {'customers':<52}{counts['customers']:>{width},}")
+    rows = [f"  {label:<52}{number:>{width},}" for label, number in count_rows(counts)]
     if "model" in summary:
         chosen = summary["model"]
         rows.append(f"k = {chosen['k']} ({chosen['rule']}): {chosen['explanation']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -41,3 +42,18 @@ def csv_line(**overrides: object) -> str:
     """One export line as text (day as dd/MM/yyyy), with the given columns replaced verbatim."""
     values = {**DEFAULTS, "day": "23/11/2018", **overrides}
     return ",".join("" if values[name] is None else str(values[name]) for name in SHOPIFY_ORDER_LINES.fieldNames())
+
+
+def orders_file(folder: Path, customers: int = 40) -> Path:
+    """orders.csv with 1-3 orders per customer, a few product types, some returns and zero spend."""
+    lines = [HEADER]
+    for customer in range(1, customers + 1):
+        for order in range(1 + customer % 3):
+            lines.append(
+                csv_line(customer_id=customer, order_id=customer * 10 + order, product_type=f"type{customer % 5}",
+                         total_sales=float(customer * (order + 1) % 97), ordered_item_quantity=1 + order,
+                         returned_item_quantity=-(customer % 4 == 0))
+            )
+    path = folder / "orders.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -22,6 +22,15 @@ def test_a_spark_error_class_is_kept_and_the_stack_dropped():
     assert cli._spark_failure_line(error) == "[PATH_NOT_FOUND] Path does not exist: file:/x."
 
 
+def test_a_failed_python_task_gives_its_exception_line():
+    error = RuntimeError(
+        "An exception was thrown from the Python worker:\nTraceback (most recent call last):\n"
+        '  File "/tmp/job.py", line 4, in first_attempt_fails\n    raise RuntimeError("injected failure")\n'
+        "RuntimeError: injected failure\n\tat org.apache.spark.api.python.BasePythonRunner.read(PythonRunner.scala:1)"
+    )
+    assert cli._spark_failure_line(error) == "a Python task failed: RuntimeError: injected failure"
+
+
 def test_an_input_error_is_one_line_and_exit_code_2(capsys):
     def main():
         raise InputError("orders.csv: bad header: missing column 'taxes'")

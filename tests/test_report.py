@@ -129,13 +129,14 @@ def test_the_chart_builders_take_small_frames_and_draw_every_segment():
     sample = pd.DataFrame(
         {
             "segment": [0, 0, 1],
+            "customer": ["c-a", "c-b", "c-c"],
             **{name: [1.0, 2.0, 3.0] for name in ("products_ordered", "average_return_rate", "total_spending")},
             **{f"log_{name}": [0.1, 0.2, 0.3] for name in ("products_ordered", "average_return_rate", "total_spending")},
         }
     )
-    assert [trace.name for trace in charts.customers_3d(sample, [[0, 0, 0], [1, 1, 1]], labels).data] == [
-        "0 · Low", "1 · High", "centres",
-    ]
+    scatter = charts.customers_3d(sample, [[0, 0, 0], [1, 1, 1]], labels)
+    assert [trace.name for trace in scatter.data] == ["0 · Low", "1 · High", "centres"]
+    assert [row[3] for row in scatter.data[0].customdata] == ["c-a", "c-b"]  # pseudonyms on hover
     assert list(charts.segment_sizes({0: 3, 1: 1}, labels).data[0].y) == [3, 1]
     elbow = pd.DataFrame({"k": [1, 2, 3], "cost": [9.0, 4.0, 3.0], "silhouette": [None, 0.6, 0.5]})
     figure = charts.elbow(elbow, chosen_k=2)
@@ -157,7 +158,8 @@ def test_text_from_the_input_is_escaped_in_the_page():
                    "lines_quarantined_by_rule": {}, "customers": 1},
         "model": {"k": 1, "rule": "given", "explanation": payload, "seed": 1, "restarts": 1,
                   "training_points": 1, "grid_step": 0.0},
-        "run": {"spark_master": "local[1]", "segspark_version": "0", "spark_version": "4", "seconds": 1.0},
+        "run": {"spark_master": "local[1]", "segspark_version": "0", "spark_version": "4", "seconds": 1.0,
+                "pseudonym_key": "random for this run"},
         "definitions": {"return_rate_definition": "x"},
     }
     page = report.render(summary, [], "")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import subprocess
 
 import pandas as pd
@@ -14,11 +17,14 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.e2e
 
 
-def submit(*args: str, job: str = "jobs/segment_customers.py") -> subprocess.CompletedProcess:
+def submit(
+    *args: str, job: str = "jobs/segment_customers.py", submit_options: tuple[str, ...] = ("--master", "local[2]"), env=None
+) -> subprocess.CompletedProcess:
     """Run a job; spark-submit passes the Python driver's stderr through its stdout."""
     return subprocess.run(
-        ["./spark-submit.sh", "--master", "local[2]", job, *args],
+        ["./spark-submit.sh", *submit_options, job, *args],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -26,6 +32,7 @@ def submit(*args: str, job: str = "jobs/segment_customers.py") -> subprocess.Com
 
 
 PAYLOAD = "</script><script>alert(1)</script>"
+PSEUDONYM_KEY = "e2e-pseudonym-key-7d1f0a"
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,9 @@ def small_run(tmp_path_factory):
         + "\n"
     )
     output = tmp_path / "out"
-    result = submit("--input", str(orders), "--output", str(output), "--k-range", "1..3", "--restarts", "1")
+    env = {**os.environ, "SEGSPARK_PSEUDONYM_KEY": PSEUDONYM_KEY}
+    result = submit("--input", str(orders), "--output", str(output), "--k-range", "1..3", "--restarts", "1", "--png",
+                    env=env)
     return result, output
 
 
@@ -106,8 +115,14 @@ def test_the_report_holds_every_chart_and_no_raw_payload_from_the_data(small_run
     assert page.count(get_plotlyjs()) == 1  # plotly.js inline, once
     own = page.replace(get_plotlyjs(), "")  # the bundle's own text mentions URLs it never loads here
     assert "<script src=" not in own and "https://" not in own and "http://" not in own
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary_text = (run_dir / "summary.json").read_text()
+    summary = json.loads(summary_text)
     assert set(summary["model"]["segments"]) == {"0", "1"}
+    # customers appear only as keyed pseudonyms; the key is named, never shown
+    for customer_id in (1, 2):
+        assert "c-" + hmac.new(PSEUDONYM_KEY.encode(), str(customer_id).encode(), hashlib.sha256).hexdigest()[:16] in page
+    assert summary["run"]["pseudonym_key"] == "SEGSPARK_PSEUDONYM_KEY"
+    assert not [text for text in (page, summary_text, result.stdout, result.stderr) if PSEUDONYM_KEY in text]
     phases = summary["run"]["phases"]
     assert list(phases) == ["ingest and features", "elbow sweep", "segments and model", "report"]
     assert sum(phases.values()) <= summary["run"]["seconds"] + 0.5
@@ -124,6 +139,21 @@ def test_the_report_renders_in_headless_chromium_offline_without_console_errors(
         assert "main-svg" in chart, f"{chart_id} did not render"
     assert "gl-container" in dom  # the 3D scatter drew with WebGL
     assert not [line for line in console if "Uncaught" in line or ":ERROR:" in line and "CONSOLE" in line], console
+
+
+def test_png_writes_every_chart_as_an_image_or_says_in_one_line_why_not(small_run):
+    from segspark.io import find_chromium
+
+    result, output = small_run
+    charts = output / "runs" / (output / "LATEST").read_text().strip() / "charts"
+    if find_chromium() is None:
+        assert "no Chromium found" in result.stdout and not charts.exists()
+        pytest.skip("no Chromium here: --png said so in one line and the run went on")
+    images = sorted(charts.glob("*.png"))
+    assert [image.stem for image in images] == sorted(
+        ["chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles"]
+    )
+    assert all(image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000 for image in images)
 
 
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path):
