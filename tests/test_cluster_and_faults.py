@@ -158,6 +158,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1, whatever http_proxy says
+
+
 @dataclass
 class Cluster:
     """A standalone Spark master and its workers on 127.0.0.1, each in its own process group."""
@@ -168,7 +171,7 @@ class Cluster:
 
     def alive_workers(self) -> int:
         try:
-            with urllib.request.urlopen(f"{self.web_ui}/json/", timeout=5) as response:
+            with DIRECT.open(f"{self.web_ui}/json/", timeout=5) as response:
                 return int(json.load(response)["aliveworkers"])
         except OSError:
             return 0
