@@ -7,6 +7,7 @@ as products, equal to the overall median is the middle, unless that median is 0)
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
@@ -70,19 +71,19 @@ def segment_names(quantiles: pd.DataFrame) -> list[SegmentName]:
     """One name and action per segment of the `profiles.feature_quantiles` frame."""
     names = []
     segments = sorted(s for s in quantiles["segment"].unique() if s != ALL_SEGMENTS)
+    overall = {
+        feature: [_quantile(quantiles, ALL_SEGMENTS, feature, q) for q in (0.25, 0.5, 0.75)] for feature in LEVEL_WORDS
+    }
     for segment in segments:
         levels, words = {}, []
         for feature in ("total_spending", "products_ordered", "average_return_rate"):
-            overall = [_quantile(quantiles, ALL_SEGMENTS, feature, q) for q in (0.25, 0.5, 0.75)]
-            levels[feature] = feature_level(_quantile(quantiles, segment, feature, 0.5), *overall)
+            levels[feature] = feature_level(_quantile(quantiles, segment, feature, 0.5), *overall[feature])
             words.append(LEVEL_WORDS[feature][levels[feature]])
         median_spending = _quantile(quantiles, segment, "total_spending", 0.5)
         if median_spending <= 0:
             words[0] = "No net spend"
         names.append(SegmentName(int(segment), " · ".join(words), action_for(levels, median_spending), levels))
-    seen: dict[str, int] = {}
-    for named in names:
-        seen[named.name] = seen.get(named.name, 0) + 1
+    seen = Counter(named.name for named in names)
     # two segments can share all three levels: the id keeps the names apart
     return [
         SegmentName(n.segment, f"{n.name} ({n.segment})" if seen[n.name] > 1 else n.name, n.action, n.levels)

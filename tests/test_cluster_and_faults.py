@@ -27,16 +27,12 @@ import pytest
 
 from tests.builders import orders_file
 from tests.conftest import REPO
-from tests.test_segment_customers_job import submit
+from tests.test_segment_customers_job import published, submit
 
 pytestmark = pytest.mark.e2e
 
 ARGS = ("--k-range", "1..5", "--restarts", "2")
 CUSTOMERS = 200
-
-
-def published(output: Path) -> Path:
-    return output / "runs" / (output / "LATEST").read_text().strip()
 
 
 def segments_of(output: Path) -> tuple[pd.DataFrame, dict]:

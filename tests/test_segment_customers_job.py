@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -29,6 +30,11 @@ def submit(
         text=True,
         timeout=600,
     )
+
+
+def published(output: Path) -> Path:
+    """The run folder LATEST names."""
+    return output / "runs" / (output / "LATEST").read_text().strip()
 
 
 PAYLOAD = "</script><script>alert(1)</script>"
@@ -67,8 +73,7 @@ def small_run(tmp_path_factory):
 def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(small_run):
     result, output = small_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_id = (output / "LATEST").read_text().strip()
-    run_dir = output / "runs" / run_id
+    run_dir = published(output)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["counts"] == {
         "lines_in": 8,
@@ -104,7 +109,7 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(smal
 def test_the_report_holds_every_chart_and_no_raw_payload_from_the_data(small_run):
     result, output = small_run
     assert result.returncode == 0, result.stdout[-3000:]
-    run_dir = output / "runs" / (output / "LATEST").read_text().strip()
+    run_dir = published(output)
     page = (run_dir / "report.html").read_text()
     for chart_id in ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles"):
         assert f'id="{chart_id}"' in page
@@ -132,7 +137,7 @@ def test_the_report_renders_in_headless_chromium_offline_without_console_errors(
     from tests.browser import render_offline
 
     result, output = small_run
-    run_dir = output / "runs" / (output / "LATEST").read_text().strip()
+    run_dir = published(output)
     dom, console = render_offline(run_dir / "report.html")
     for chart_id in ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles"):
         chart = dom.split(f'id="{chart_id}"', 1)[1].split('<div class="chart">', 1)[0]
@@ -145,7 +150,7 @@ def test_png_writes_every_chart_as_an_image_or_says_in_one_line_why_not(small_ru
     from segspark.io import find_chromium
 
     result, output = small_run
-    charts = output / "runs" / (output / "LATEST").read_text().strip() / "charts"
+    charts = published(output) / "charts"
     if find_chromium() is None:
         assert "no Chromium found" in result.stdout and not charts.exists()
         pytest.skip("no Chromium here: --png said so in one line and the run went on")
@@ -192,7 +197,7 @@ def test_the_sample_sized_run_sweeps_k_chooses_and_scoring_reproduces_segments(s
 
     trained = submit("--input", orders, "--output", str(output), "--k-range", "1..8", "--restarts", "2")
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
-    run_dir = output / "runs" / (output / "LATEST").read_text().strip()
+    run_dir = published(output)
     summary = json.loads((run_dir / "summary.json").read_text())
 
     elbow = summary["elbow"]
@@ -218,7 +223,7 @@ def test_the_sample_sized_run_sweeps_k_chooses_and_scoring_reproduces_segments(s
         "--model", str(output), "--input", orders, "--output", str(scored_output), job="jobs/score_customers.py"
     )
     assert scored.returncode == 0, scored.stdout[-3000:] + scored.stderr[-3000:]
-    scored_run = scored_output / "runs" / (scored_output / "LATEST").read_text().strip()
+    scored_run = published(scored_output)
     rescored = pd.read_parquet(scored_run / "customers")
     joined = customers.merge(rescored, on="customer_id", suffixes=("", "_scored"))
     assert len(joined) == len(customers) == len(rescored)
