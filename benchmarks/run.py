@@ -139,8 +139,9 @@ def run_segspark(size: Size, orders: Path, out: Path, logs: Path, extra: list[st
             "lines_in": summary["counts"]["lines_in"],
             "costs": {point["k"]: point["cost"] for point in summary["elbow"]},
             "training_points": summary["model"]["training_points"],
-            "grid_step": summary["model"]["grid_step"],
             "k": summary["model"]["k"],
+            "phases": summary["run"]["phases"],
+            "spark_jobs": summary["run"]["spark_jobs"],
         }
     return result
 
@@ -174,8 +175,8 @@ def machine() -> str:
 
 def report(results: list[dict]) -> str:
     rows = [
-        "| size | lines | customers | method | wall s | peak MB | vs ref n_init=10 | vs ref n_init=1 | worst k cost ratio |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---|",
+        "| size | lines | customers | method | wall s | Spark jobs | peak MB | vs ref n_init=10 | vs ref n_init=1 | worst k cost ratio |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for result in results:
         runs = {run["what"]: run for run in result["runs"]}
@@ -193,13 +194,46 @@ def report(results: list[dict]) -> str:
                         worst = f"{value:.4f} (k={k}) vs {ref['what'].split(', ')[1]}"
                         break
             customers = run["details"].get("customers", "-")
+            jobs = run["details"].get("spark_jobs")
+            jobs = f"{sum(jobs.values()):,}" if jobs else "-"
             rows.append(
                 f"| {result['size']} | {result['lines']:,} | {customers:,} | {run['what']} | {run['seconds']:,.1f} | "
-                f"{run['peak_rss_mb']:,.0f} | {ratio10} | {ratio1} | {worst} |"
+                f"{jobs} | {run['peak_rss_mb']:,.0f} | {ratio10} | {ratio1} | {worst} |"
                 if isinstance(customers, int)
                 else f"| {result['size']} | {result['lines']:,} | - | {run['what']} (exit {run['returncode']}) | "
-                f"{run['seconds']:,.1f} | {run['peak_rss_mb']:,.0f} | {ratio10} | {ratio1} | - |"
+                f"{run['seconds']:,.1f} | - | {run['peak_rss_mb']:,.0f} | {ratio10} | {ratio1} | - |"
             )
+    phases = [
+        "| size | phase | seconds | Spark jobs |",
+        "|---|---|---:|---:|",
+    ]
+    for result in results:
+        for run in result["runs"]:
+            details = run["details"]
+            for phase, seconds in details.get("phases", {}).items():
+                phases.append(f"| {result['size']} | {phase} | {seconds:,.1f} | {details['spark_jobs'].get(phase, '-'):,} |")
+    return "\n".join(rows) + ("\n\nsegspark's phases (summary.json run.phases, run.spark_jobs):\n\n" + "\n".join(phases)
+                             if len(phases) > 2 else "")
+
+
+def per_k(results: list[dict]) -> str:
+    """Every k's cost ratio, segspark over each reference, per size."""
+    columns, table = [], {}
+    for result in results:
+        runs = {run["what"]: run for run in result["runs"]}
+        ours = runs.get("segspark", {}).get("details", {}).get("costs")
+        for name, run in runs.items():
+            if name == "segspark" or not ours or not run["details"].get("costs"):
+                continue
+            column = f"{result['size']} / {name.split(', ')[1]}"
+            columns.append(column)
+            for k, ratio in cost_ratios(ours, run["details"]["costs"]).items():
+                table.setdefault(int(k), {})[column] = ratio
+    if not columns:
+        return ""
+    rows = ["| k | " + " | ".join(columns) + " |", "|---:|" + "---:|" * len(columns)]
+    for k in sorted(table):
+        rows.append(f"| {k} | " + " | ".join(f"{table[k][c]:.4f}" if c in table[k] else "-" for c in columns) + " |")
     return "\n".join(rows)
 
 
@@ -229,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         (work / "results.json").write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
     print()
     print(report(results))
+    print()
+    print(per_k(results))
     print(f"\nresults: {work / 'results.json'}")
     return 0
 

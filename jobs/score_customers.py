@@ -14,7 +14,7 @@ import time
 
 from pyspark.sql import SparkSession
 
-from segspark import cli, segments, summary, workflow
+from segspark import cli, model, segments, summary, workflow
 from segspark import io as segio
 from segspark.config import load_settings, setting
 
@@ -51,16 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     numbering = {int(c): s for c, s in metadata["segment_of_cluster"].items()}
-    segment_centres = [list(centre["log"].values()) for centre in metadata["centres"]]
     p99 = {int(s): q[-1] for s, q in metadata["distance_quantiles"]["by_segment"].items()}
     scored = (
-        segments.with_segments(pipeline.transform(accounted.customers), numbering, segment_centres)
+        segments.with_distance(pipeline.transform(accounted.customers), model.centres_of(pipeline))
+        .transform(lambda frame: segments.with_segments(frame, numbering))
         .transform(lambda frame: segments.with_out_of_range(frame, p99))
     )
     scored.orderBy("customer_id").write.parquet(segio.run_path(args.output, run_id, "customers"))
     scored_parquet = spark.read.parquet(segio.run_path(args.output, run_id, "customers"))
-    sizes = segments.segment_sizes(scored_parquet)
-    out_of_range = scored_parquet.where(segments.OUT_OF_RANGE).count()
+    by_segment = segments.sizes_and_out_of_range(scored_parquet)
+    sizes = {segment: size for segment, (size, _) in by_segment.items()}
+    out_of_range = sum(beyond for _, beyond in by_segment.values())
 
     run_summary = summary.build_summary(
         run_id, args.input, source_format, accounted.counts, spark.sparkContext.master, time.monotonic() - started

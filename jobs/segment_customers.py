@@ -13,13 +13,12 @@ import argparse
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from segspark import choose_k, cli, datagen, model, naming, profiles, pseudonyms, report, segments, summary, workflow
+from segspark import choose_k, cli, datagen, jvm, model, naming, profiles, pseudonyms, segments, summary, workflow
+from segspark import report
 from segspark import io as segio
 from segspark.config import load_settings, project_path, setting
 from segspark.errors import UsageError
-from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
-
-MODEL_FORMAT_VERSION = 1
+from segspark.parallel import concurrently
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,15 +32,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--k", type=int, help="segment with this k instead of choosing it from the elbow")
     parser.add_argument("--k-range", help="the sweep's k_min..k_max, e.g. 1..15 (default from conf)")
-    parser.add_argument("--restarts", type=int, help="KMeans fits per k, best cost wins (default from conf)")
+    parser.add_argument(
+        "--restarts", type=int, help="k-means++ initialisations per k on the seeding sample (default from conf)"
+    )
     parser.add_argument("--seed", type=int, help="KMeans seed (default from conf)")
     parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
     parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
     return parser.parse_args(argv)
 
 
-def sweep_range(args: argparse.Namespace, settings: dict, customers: int) -> list[int]:
-    """The ks to sweep: from conf or --k-range, at most the number of customers."""
+def sweep_range(args: argparse.Namespace, settings: dict, customers: int, distinct_customers: int | None) -> list[int]:
+    """The ks to sweep: from conf or --k-range, at most the number of (distinct) customers."""
     if args.k_range:
         try:
             k_min, k_max = (int(part) for part in args.k_range.split(".."))
@@ -49,9 +50,11 @@ def sweep_range(args: argparse.Namespace, settings: dict, customers: int) -> lis
             raise UsageError(f"--k-range {args.k_range!r}: write it as K_MIN..K_MAX, e.g. 1..15") from None
     else:
         k_min, k_max = setting(settings, "model.k_min"), setting(settings, "model.k_max")
-    ks = choose_k.sweep_ks(k_min, k_max, customers, args.k)
+    ks = choose_k.sweep_ks(k_min, k_max, customers, args.k, distinct_customers)
     if ks[-1] < k_max:
-        print(f"segment_customers: k range cut to {ks[0]}..{ks[-1]}: there are only {customers} customers")
+        limit = distinct_customers if distinct_customers is not None and distinct_customers < customers else None
+        why = f"only {limit} customers differ in their features" if limit else f"there are only {customers} customers"
+        print(f"segment_customers: k range cut to {ks[0]}..{ks[-1]}: {why}")
     return ks
 
 
@@ -80,104 +83,65 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     spark = SparkSession.builder.appName("segspark-segment-customers").getOrCreate()
-    phases = summary.Phases("segment_customers")
+    phases = summary.Phases("segment_customers", lambda: jvm.jobs_started(spark.sparkContext))
     input_path = args.input or ensure_sample(spark, settings)
     segio.check_output_location(input_path, output_dir)
     run_id = segio.new_run_id()
 
     # Extract and transform: every line accounted for, the features per customer.
     accounted = workflow.accounted_customers(
-        spark,
-        input_path,
-        source_format,
-        segio.run_path(output_dir, run_id, "quarantine"),
+        spark, input_path, source_format, segio.run_path(output_dir, run_id, "quarantine")
     )
     customers, counts = accounted.customers, accounted.counts
     phases.end("ingest and features")
-    ks = sweep_range(args, settings, counts.customers)
 
-    # The elbow: fits on the weighted points, persisted once in a fixed partitioning; costs on all.
-    points, point_count, grid_step = model.training_points(customers, counts.customers, kmeans_settings)
-    partitions = model.training_partitions(point_count, kmeans_settings)
-    vectors = model.training_vectors(points, partitions).persist(StorageLevel.MEMORY_AND_DISK)
-    trained_on = f"{point_count:,} grid cells (step {grid_step})" if grid_step else "each customer"
+    # The elbow: seeds from a bounded sample, MLlib's Lloyd on the training points, each k measured on all.
+    training = model.training_set(customers, counts.customers, kmeans_settings)
+    ks = sweep_range(args, settings, counts.customers, training.distinct_points())
+    trained_on = "each customer" if training.every_customer else f"a uniform sample of {training.points:,}"
     print(f"segment_customers: {counts.customers:,} customers, trained on {trained_on}; elbow over k = {ks[0]}..{ks[-1]}")
-    elbow, models = model.sweep(vectors, customers, ks, kmeans_settings)
+    elbow = model.sweep(spark.sparkContext, customers, training, ks, kmeans_settings, given_k=args.k)
     choice = choose_k.choose_k(
-        [p.k for p in elbow], [p.cost for p in elbow], [p.silhouette for p in elbow], given_k=args.k
+        [p.k for p in elbow.points], [p.cost for p in elbow.points], [p.silhouette for p in elbow.points], args.k
     )
     print(f"segment_customers: k = {choice.k} ({choice.rule}): {choice.explanation}")
-    chosen = models.get(choice.k) or model.fit_kmeans(vectors, choice.k, kmeans_settings)
-    vectors.unpersist()
     phases.end("elbow sweep")
 
-    # Segments: stable ids by ascending mean spending, distances, and the saved model.
-    pipeline = model.pipeline_model(chosen)
-    clustered = pipeline.transform(customers).persist(StorageLevel.MEMORY_AND_DISK)
-    cluster_centres = model.centres(chosen)
-    numbering = segments.segment_numbering(clustered, cluster_centres)
-    segment_centres = [cluster_centres[c] for c in sorted(numbering, key=numbering.get)]
-    segmented = segments.with_segments(clustered, numbering, segment_centres)
-    quantiles = segments.distance_quantiles(segmented)
-    sizes = segments.segment_sizes(segmented)
-    feature_quantiles = profiles.feature_quantiles(segmented)
-    names = naming.segment_names(feature_quantiles)
-    segmented.orderBy("customer_id").write.parquet(segio.run_path(output_dir, run_id, "customers"))
-
-    model_summary = {
-        **choice.as_dict(),
-        "seed": kmeans_settings.seed,
-        "restarts": kmeans_settings.restarts,
-        "partitions": partitions,
-        "training_points": point_count,
-        "grid_step": grid_step,
-        "sizes": {str(s): sizes.get(s, 0) for s in range(choice.k)},
-        "centres": [
-            {
-                "segment": s,
-                "log": dict(zip(LOG_FEATURE_COLUMNS, centre)),
-                "original": dict(zip(FEATURE_COLUMNS, model.expm1_centre(centre))),
-            }
-            for s, centre in enumerate(segment_centres)
-        ],
-        "segments": report.names_by_segment(names),
-    }
-    segio.save_model(
-        spark,
-        pipeline,
-        segio.run_path(output_dir, run_id, "model"),
-        {
-            "format_version": MODEL_FORMAT_VERSION,
-            "k": choice.k,
-            "feature_columns": list(FEATURE_COLUMNS),
-            "log_feature_columns": list(LOG_FEATURE_COLUMNS),
-            "segment_of_cluster": {str(c): s for c, s in sorted(numbering.items())},
-            "centres": model_summary["centres"],
-            "distance_quantiles": {
-                "levels": list(segments.DISTANCE_QUANTILES),
-                "by_segment": {str(s): q for s, q in sorted(quantiles.items())},
-            },
-            "trained_on_run": run_id,
-        },
+    # Segments: the chosen k's model, stable ids by ascending mean spending, one profile aggregation.
+    pipeline = model.pipeline_model(spark.sparkContext, elbow.fits[choice.k].centres)
+    cluster_centres = model.centres_of(pipeline)
+    measured = segments.with_distance(pipeline.transform(customers), cluster_centres)
+    model_dir = segio.run_path(output_dir, run_id, "model")
+    cluster_profiles, _ = concurrently(
+        lambda: profiles.profile(measured, model.CLUSTER), lambda: pipeline.write().save(model_dir)
     )
-
+    numbering = segments.segment_numbering(cluster_profiles.mean_spending, cluster_centres)
+    segment_profiles = cluster_profiles.renumbered(numbering)
+    segmented = segments.with_segments(measured, numbering).persist(StorageLevel.MEMORY_AND_DISK)
+    segmented.orderBy("customer_id").write.parquet(segio.run_path(output_dir, run_id, "customers"))
+    names = naming.segment_names(segment_profiles.feature_quantiles)
+    segment_centres = [cluster_centres[c] for c in sorted(numbering, key=numbering.get)]
+    fitted = summary.model_summary(choice, kmeans_settings, training, segment_profiles, segment_centres, names)
+    segio.write_model_metadata(spark, model_dir, summary.model_metadata(run_id, fitted, numbering, segment_profiles))
     phases.end("segments and model")
-    run_summary = summary.build_summary(run_id, input_path, source_format, counts, spark.sparkContext.master)
-    run_summary["elbow"] = [point.as_dict() for point in elbow]
-    run_summary["model"] = model_summary
-    run_summary["run"].update(seconds=phases.total(), phases=phases.seconds, pseudonym_key=pseudonym_key.source)
+
+    # The report and summary.json, from what the run holds; publishing is the last step.
+    run_summary = summary.build_summary(
+        run_id, input_path, source_format, counts, spark.sparkContext.master,
+        elbow=[point.as_dict() for point in elbow.points], model=fitted,
+    )
     page, figures = report.build(
-        segmented, accounted.usable_lines, run_summary, feature_quantiles, names, setting(settings, "report"),
-        kmeans_settings.seed, pseudonym_key,
+        segmented, accounted.usable_lines, summary.with_timing(run_summary, phases, pseudonym_key=pseudonym_key.source),
+        segment_profiles, names, setting(settings, "report"), kmeans_settings.seed, pseudonym_key,
     )
     segio.write_text(spark, segio.run_path(output_dir, run_id, "report.html"), page)
     if args.png:
         print(segio.write_pngs(figures, segio.run_path(output_dir, run_id, "charts")))
     phases.end("report")
-    run_summary["run"].update(seconds=phases.total(), phases=phases.seconds)
+    run_summary = summary.with_timing(run_summary, phases, pseudonym_key=pseudonym_key.source)
     segio.write_json(spark, segio.run_path(output_dir, run_id, "summary.json"), run_summary)
     segio.publish(spark, output_dir, run_id)
-    clustered.unpersist()
+    segmented.unpersist()
     accounted.release()
     print(summary.format_summary(run_summary, segio.run_path(output_dir, run_id)))
     return 0

@@ -99,15 +99,25 @@ def choose_k(
     )
 
 
-def sweep_ks(k_min: int, k_max: int, customers: int, given_k: int | None = None) -> list[int]:
-    """The ks to sweep, cut to the number of customers; refuses what cannot be segmented."""
+def sweep_ks(
+    k_min: int, k_max: int, customers: int, given_k: int | None = None, distinct_customers: int | None = None
+) -> list[int]:
+    """The ks to sweep, cut to the number of customers (and of distinct feature vectors, where known);
+    refuses what cannot be segmented."""
     if not 1 <= k_min <= k_max:
         raise UsageError(f"k range {k_min}..{k_max}: need 1 <= k_min <= k_max")
     if customers < 2:
         raise InputError(f"only {customers} customer(s) left after the rules; segmenting needs at least 2")
-    if given_k is not None and not 2 <= given_k <= customers:
-        raise UsageError(f"--k {given_k}: k must be between 2 and the number of customers ({customers})")
-    ks = list(range(k_min, min(k_max, customers) + 1))
+    limit, what = customers, "the number of customers"
+    if distinct_customers is not None and distinct_customers < customers:
+        limit, what = distinct_customers, "the number of distinct customers (by their three features)"
+        if distinct_customers < 2:
+            raise InputError(
+                f"all {customers} customers have the same three features; segmenting needs two that differ"
+            )
+    if given_k is not None and not 2 <= given_k <= limit:
+        raise UsageError(f"--k {given_k}: k must be between 2 and {what} ({limit})")
+    ks = list(range(k_min, min(k_max, limit) + 1))
     if not ks or ks[-1] < 2:
-        raise UsageError(f"k range {k_min}..{k_max} has no k >= 2 to fit for {customers} customers")
+        raise UsageError(f"k range {k_min}..{k_max} has no k >= 2 to fit for {limit} customers")
     return ks

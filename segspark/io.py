@@ -219,6 +219,11 @@ MODEL_METADATA = "segspark-model.json"
 def save_model(spark: SparkSession, model, path: str, metadata: dict) -> None:
     """The PipelineModel and its metadata, as one folder; the metadata file is written last."""
     model.write().save(path)
+    write_model_metadata(spark, path, metadata)
+
+
+def write_model_metadata(spark: SparkSession, path: str, metadata: dict) -> None:
+    """segspark-model.json beside a saved PipelineModel: written last, it marks the folder complete."""
     write_json(spark, posixpath.join(path, MODEL_METADATA), metadata)
 
 

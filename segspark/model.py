@@ -1,39 +1,48 @@
 """The segmentation model: log features -> VectorAssembler -> MLlib KMeans, swept over k.
 
-KMeans trains on weighted points. Up to `grid_above_points` customers, every customer is a point
-of weight 1; past it, the customers in one cell of a `grid_step` grid in log space are one point
-at their mean, weighted by their count (Lloyd on it is Lloyd on the customers as long as a cell's
-customers share a centre). Either way every k's cost is measured on all customers, in one pass.
-So the sweep's work stops growing with the number of customers.
+Each k is fitted in two steps (Bradley and Fayyad, "Refining initial points for k-means", 1998):
 
-k-means|| seeds each partition by its index, so the training points get a fixed partitioning:
-one partition per `points_per_partition` points (hash of the point, sorted within each). It
-depends on the data only, so the same customers, seed and settings give the same centres on a
-laptop and on a cluster. Each MLlib iteration is a small Spark job whose cost is mostly fixed
-overhead per task, so small inputs are fastest in one partition.
+1. seeds: k-means++ with `restarts` initialisations, the best kept (scikit-learn), on a bounded,
+   uniform sample of the training points in the driver (`seeding_sample` points at most);
+2. MLlib's Lloyd iterations from those seeds on every training point (spark.mllib KMeans with an
+   initial model, `segspark.jvm.lloyd`): the k's centres and its training cost.
+
+Training points are all customers up to `training_sample`, else a uniform sample of that many
+(the lowest hashes of customer id and seed). Every k's cost and silhouette are then measured on
+all customers in two passes for the whole sweep (`segspark.evaluation`).
+
+Why: on small data a Spark job costs tens of milliseconds whatever it does, and MLlib runs one job
+per Lloyd iteration. Its own k-means|| initialisation costs ~7 jobs per fit and lands in local
+minima that only many restarts escape (8 restarts: ~4,900 jobs for the elbow of the built-in
+sample); seeds that are already good need one fit per k and few iterations (docs/benchmarks.md).
+
+The training points get a fixed partitioning (one partition per `points_per_partition` points,
+hash of the point, sorted within each) and the seeding sample is chosen by hash, so the same
+customers, seed and settings give the same centres on a laptop and on a cluster.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+import warnings
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
+from pyspark import SparkContext
 from pyspark.ml import PipelineModel
-from pyspark.ml.clustering import KMeans, KMeansModel
-from pyspark.ml.evaluation import ClusteringEvaluator
 from pyspark.ml.feature import VectorAssembler
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from segspark import evaluation, jvm
 from segspark.schemas import LOG_FEATURE_COLUMNS
 
 FEATURES_VECTOR = "features"
 CLUSTER = "cluster"
 POINT_ID = "point_id"
-WEIGHT = "weight"
 
 
 @dataclass(frozen=True)
@@ -41,16 +50,13 @@ class KMeansSettings:
     """What the fits share; all of it comes from conf/segspark.toml [model]."""
 
     seed: int = 42
-    max_iter: int = 50
-    tol: float = 1e-6
-    init_steps: int = 2
-    restarts: int = 1
+    max_iter: int = 10
+    tol: float = 1e-3
+    restarts: int = 10
+    seeding_sample: int = 20_000
+    training_sample: int = 200_000
     points_per_partition: int = 1_000_000
-    grid_step: float = 0.01
-    grid_above_points: int = 200_000
-    silhouette_sample: int = 20_000
     parallel_fits: int = 4
-    solver: str = "block"
 
     @classmethod
     def from_settings(cls, model_settings: dict, **overrides) -> "KMeansSettings":
@@ -62,8 +68,179 @@ class KMeansSettings:
 
 
 @dataclass(frozen=True)
+class Fit:
+    """One k fitted on the training points: MLlib's centres, training cost and iterations."""
+
+    k: int
+    centres: list[list[float]]
+    training_cost: float
+    iterations: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """The training points (in their fixed partitioning), their number, and the seeding sample."""
+
+    vectors: DataFrame
+    points: int
+    partitions: int
+    sample: np.ndarray
+    every_customer: bool
+
+    def distinct_points(self) -> int | None:
+        """How many distinct feature vectors the customers have, when the sample holds every customer."""
+        complete = self.every_customer and len(self.sample) == self.points
+        return len(np.unique(self.sample, axis=0)) if complete else None
+
+
+def assembler() -> VectorAssembler:
+    """The feature step of the pipeline: the three log features as one vector."""
+    return VectorAssembler(inputCols=list(LOG_FEATURE_COLUMNS), outputCol=FEATURES_VECTOR)
+
+
+def training_partitions(points: int, settings: KMeansSettings) -> int:
+    """The partition count of the training points: a function of the data size only."""
+    return max(1, math.ceil(points / settings.points_per_partition))
+
+
+def _hash_rank(seed: int) -> Column:
+    """A uniform, deterministic rank of the points: xxhash64 of (point id, seed)."""
+    return F.xxhash64(F.col(POINT_ID), F.lit(seed))
+
+
+def _lowest_hashes(fraction: float) -> Column:
+    """True for about `fraction` of the points: xxhash64 is uniform over the longs."""
+    threshold = min(2**63 - 1, int(-(2**63) + fraction * 2**64))
+    return F.col("_rank") <= F.lit(threshold)
+
+
+def training_points(customers: DataFrame, customer_count: int, settings: KMeansSettings) -> tuple[DataFrame, int]:
+    """point_id and the log features of the points KMeans trains on, and their (expected) number.
+
+    Every customer up to `training_sample` customers; past it a uniform sample of about that many
+    (the lowest hashes of customer id and seed). Lloyd's centres on 200,000 uniform points differ
+    from those on all customers by far less than the spread within a segment, and every k's cost
+    is measured on all customers anyway.
+    """
+    points = customers.select(F.col("customer_id").alias(POINT_ID), *LOG_FEATURE_COLUMNS)
+    if customer_count <= settings.training_sample:
+        return points, customer_count
+    fraction = settings.training_sample / customer_count
+    sampled = points.withColumn("_rank", _hash_rank(settings.seed)).where(_lowest_hashes(fraction)).drop("_rank")
+    return sampled, settings.training_sample
+
+
+def training_vectors(points: DataFrame, partitions: int) -> DataFrame:
+    """The points in a fixed partitioning and order (hash of the point id, sorted within each)."""
+    return points.repartition(partitions, POINT_ID).sortWithinPartitions(POINT_ID, *LOG_FEATURE_COLUMNS)
+
+
+def seeding_sample(points: DataFrame, point_count: int, size: int, seed: int) -> np.ndarray:
+    """The log features of the `size` points with the lowest hashes of (point id, seed): uniform,
+    deterministic and bounded. One Spark job: a hash threshold keeps about 10% more than `size`
+    (no sort in Spark), the driver keeps the lowest `size` of those."""
+    fraction = min(1.0, 1.1 * size / max(point_count, 1) + 1e-3)
+    rows = (
+        points.withColumn("_rank", _hash_rank(seed))
+        .where(_lowest_hashes(fraction))
+        .select("_rank", POINT_ID, *LOG_FEATURE_COLUMNS)
+        .collect()
+    )
+    rows.sort(key=lambda row: (row["_rank"], row[POINT_ID]))
+    sample = np.array([[row[name] for name in LOG_FEATURE_COLUMNS] for row in rows[:size]], dtype=float)
+    return sample.reshape(-1, len(LOG_FEATURE_COLUMNS))
+
+
+def training_set(customers: DataFrame, customer_count: int, settings: KMeansSettings) -> TrainingSet:
+    """The training points and the seeding sample drawn from them (one bounded collect)."""
+    points, count = training_points(customers, customer_count, settings)
+    partitions = training_partitions(count, settings)
+    sample = seeding_sample(points, count, settings.seeding_sample, settings.seed)
+    return TrainingSet(training_vectors(points, partitions), count, partitions, sample, count == customer_count)
+
+
+def seed_centres(sample: np.ndarray, k: int, settings: KMeansSettings) -> list[list[float]]:
+    """k initial centres: scikit-learn's k-means++ with `restarts` initialisations on the sample.
+
+    k = 1 is the sample's mean. Where the sample has fewer distinct points than k, the extra
+    centres repeat a point; MLlib's Lloyd then leaves them empty (no crash, unlike spark.ml's
+    block solver, which indexes out of bounds there).
+    """
+    if k == 1:
+        return [list(map(float, sample.mean(axis=0)))]
+    from sklearn.cluster import KMeans  # imported here: a run that fits nothing does not pay for it
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    # One thread: measured 2.5 x faster than two on 20,000 points here, and it leaves the other core
+    # to the MLlib fits that run meanwhile.
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than k: said by the run
+        fitted = KMeans(n_clusters=k, n_init=max(1, settings.restarts), random_state=settings.seed).fit(sample)
+    return [list(map(float, centre)) for centre in fitted.cluster_centers_]
+
+
+def fit_ks(
+    spark_context: SparkContext,
+    training: TrainingSet,
+    ks: Sequence[int],
+    settings: KMeansSettings,
+    progress: Callable[[Fit], None] = lambda fit: None,
+) -> dict[int, Fit]:
+    """Every k >= 2 of `ks` fitted: seeds in this thread, MLlib's Lloyd from `parallel_fits` threads.
+
+    A k's MLlib fit starts as soon as its seeds are ready, so the driver's seeding overlaps Spark's
+    jobs. A fit's result does not depend on what runs beside it. The first fit that fails stops
+    the sweep at once: queued fits are dropped and running Spark jobs cancelled.
+    """
+    failures: list[BaseException] = []  # the first failure, set by whichever thread sees it
+
+    def fit(k: int, seeds: list[list[float]]) -> Fit | None:
+        if failures:
+            return None  # the sweep has failed: queued fits do not start
+        java_vectors = vectors.result()
+        started = time.monotonic()
+        centres, cost, iterations = jvm.lloyd(spark_context, java_vectors, seeds, settings.max_iter, settings.tol)
+        return Fit(k, centres, cost, iterations, time.monotonic() - started)
+
+    def settled(done: Future) -> None:
+        if done.cancelled():
+            return
+        if done.exception() is not None:
+            failures.append(done.exception())
+        elif done.result() is not None:
+            progress(done.result())
+
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.parallel_fits))
+    # the training vectors are cached in the JVM while the first seeds are computed here
+    vectors = pool.submit(jvm.vector_rdd, assembler().transform(training.vectors), FEATURES_VECTOR)
+    vectors.add_done_callback(lambda done: done.exception() is None or failures.append(done.exception()))
+    futures: list[Future] = []
+    try:
+        for k in (k for k in ks if k >= 2):
+            if failures:
+                break
+            futures.append(pool.submit(fit, k, seed_centres(training.sample, k, settings)))
+            futures[-1].add_done_callback(settled)
+        wait([vectors, *futures], return_when=FIRST_EXCEPTION)
+        if failures:
+            raise failures[0]
+        return {f.result().k: f.result() for f in futures}
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        spark_context.cancelAllJobs()  # the running fits end at their next job
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        if vectors.exception() is None:
+            vectors.result().unpersist(False)
+
+
+@dataclass(frozen=True)
 class SweepPoint:
-    """One k of the elbow curve."""
+    """One k of the elbow curve: cost and silhouette on every customer, and how its fit went."""
 
     k: int
     cost: float
@@ -83,63 +260,59 @@ class SweepPoint:
         }
 
 
-def assembler() -> VectorAssembler:
-    """The feature step of the pipeline: the three log features as one vector."""
-    return VectorAssembler(inputCols=list(LOG_FEATURE_COLUMNS), outputCol=FEATURES_VECTOR)
+@dataclass(frozen=True)
+class Sweep:
+    """The elbow curve, every fit (by k) and every k's clusters measured on all customers."""
+
+    points: list[SweepPoint]
+    fits: dict[int, Fit]
+    statistics: dict[int, evaluation.ClusterStatistics]
 
 
-def training_partitions(points: int, settings: KMeansSettings) -> int:
-    """The partition count of the training points: a function of the data size only."""
-    return max(1, math.ceil(points / settings.points_per_partition))
+def sweep(
+    spark_context: SparkContext,
+    customers: DataFrame,
+    training: TrainingSet,
+    ks: Sequence[int],
+    settings: KMeansSettings,
+    given_k: int | None = None,
+    progress: Callable[[str], None] = print,
+) -> Sweep:
+    """Fit every k of `ks` (and `given_k`), then measure them all on every customer in two passes.
 
-
-def customer_points(customers: DataFrame) -> DataFrame:
-    """point_id, weight and the log features: every customer as a point of weight 1."""
-    return customers.select(
-        F.col("customer_id").alias(POINT_ID), F.lit(1.0).alias(WEIGHT), *LOG_FEATURE_COLUMNS
-    )
-
-
-def grid_points(customers: DataFrame, grid_step: float) -> DataFrame:
-    """point_id, weight and the log features: the customers of each grid cell as one point at their mean.
-
-    The weighted problem differs from the full one only where a cell's customers would go to
-    different centres; Lloyd on the points is Lloyd on the customers otherwise.
+    `customers` (persisted) carries the log features and total_spending. The elbow lists `ks`.
     """
-    cells = [F.floor(F.col(name) / grid_step).cast("long").alias(f"cell_{name}") for name in LOG_FEATURE_COLUMNS]
-    keys = [F.col(f"cell_{name}") for name in LOG_FEATURE_COLUMNS]
-    points = (
-        customers.select(*cells, *LOG_FEATURE_COLUMNS)
-        .groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias(WEIGHT), *[F.avg(name).alias(name) for name in LOG_FEATURE_COLUMNS])
-    )
-    return points.select(
-        F.xxhash64(*keys).alias(POINT_ID), F.col(WEIGHT).cast("double").alias(WEIGHT), *LOG_FEATURE_COLUMNS
-    )
+    started = time.monotonic()
+    to_fit = sorted({k for k in ks if k >= 2} | ({given_k} if given_k else set()))
 
+    def fitted(fit: Fit) -> None:
+        progress(
+            f"  k={fit.k:>2} fitted: training cost {fit.training_cost:,.2f}, {fit.iterations} iterations, "
+            f"{fit.seconds:.1f} s ({time.monotonic() - started:.0f} s into the sweep)"
+        )
 
-def training_points(customers: DataFrame, customer_count: int, settings: KMeansSettings) -> tuple[DataFrame, int, float]:
-    """The points the sweep trains on, their count, and the grid step used (0: every customer).
-
-    Up to `grid_above_points` customers every customer is a point: merging only exact duplicates
-    was measured to cost quality (k-means|| seeds from points, not weights: worst k 1.048 x
-    scikit-learn against 1.003 x on the sample) for no speed, since small fits cost scheduling,
-    not arithmetic.
-    """
-    if settings.grid_step > 0 and customer_count > settings.grid_above_points:
-        points = grid_points(customers, settings.grid_step)
-        return points, points.count(), settings.grid_step
-    return customer_points(customers), customer_count, 0.0
-
-
-def training_vectors(points: DataFrame, partitions: int) -> DataFrame:
-    """The weighted points and their vector, in a fixed partitioning and order."""
-    return (
-        assembler()
-        .transform(points)
-        .repartition(partitions, POINT_ID)
-        .sortWithinPartitions(POINT_ID, *LOG_FEATURE_COLUMNS)
-    )
+    fits = fit_ks(spark_context, training, to_fit, settings, fitted)
+    centres = {k: fit.centres for k, fit in fits.items()}
+    if 1 in ks:
+        centres[1] = seed_centres(training.sample, 1, settings)
+    statistics = evaluation.cluster_statistics(customers, centres)
+    scores = evaluation.silhouettes(customers, statistics)
+    points = []
+    for k in ks:
+        fit = fits.get(k)
+        points.append(
+            SweepPoint(
+                k,
+                statistics[k].cost,
+                scores.get(k),
+                fit.seconds if fit else 0.0,
+                fit.iterations if fit else 0,
+                fit.training_cost if fit else None,
+            )
+        )
+        shown = "-" if points[-1].silhouette is None else f"{points[-1].silhouette:.3f}"
+        progress(f"  k={k:>2}  cost={points[-1].cost:>14,.2f}  silhouette={shown:>6}")
+    return Sweep(points, fits, statistics)
 
 
 def squared_distance(centre: Sequence[float | Column]) -> Column:
@@ -148,148 +321,15 @@ def squared_distance(centre: Sequence[float | Column]) -> Column:
     return squares[0] + squares[1] + squares[2]
 
 
-def single_cluster_cost(customers: DataFrame) -> float:
-    """The k = 1 cost (MLlib refuses k = 1): squared distances to the mean, from one aggregate."""
-    row = customers.agg(
-        F.count(F.lit(1)).alias("n"), *[F.var_pop(name).alias(name) for name in LOG_FEATURE_COLUMNS]
-    ).first()
-    return float(sum((row[name] or 0.0) * row["n"] for name in LOG_FEATURE_COLUMNS))
+def pipeline_model(spark_context: SparkContext, centres: Sequence[Sequence[float]]) -> PipelineModel:
+    """The feature step and a KMeans model with these centres, as one artifact saved and loaded as one."""
+    kmeans = jvm.kmeans_model(spark_context, centres, FEATURES_VECTOR, CLUSTER)
+    return PipelineModel(stages=[assembler(), kmeans])
 
 
-def exact_costs(customers: DataFrame, centres_by_k: dict[int, Sequence[Sequence[float]]]) -> dict[int, float]:
-    """Each k's cost on every customer (squared distance to the nearest centre), in one pass."""
-    if not centres_by_k:
-        return {}
-
-    def nearest(centres: Sequence[Sequence[float]]) -> Column:
-        distances = [squared_distance([float(value) for value in centre]) for centre in centres]
-        return distances[0] if len(distances) == 1 else F.least(*distances)
-
-    row = customers.agg(*[F.sum(nearest(c)).alias(f"k{k}") for k, c in sorted(centres_by_k.items())]).first()
-    return {k: float(row[f"k{k}"] or 0.0) for k in centres_by_k}
-
-
-def restart_order(vectors: DataFrame, restart: int) -> DataFrame:
-    """The vectors as restart `restart` sees them: same partitions, another fixed order.
-
-    k-means|| samples each partition in order, so a new seed alone tends to land in the same local
-    minimum (measured: all ten seeds at k = 11 on the sample, 1.039 x scikit-learn's cost).
-    Reordering each partition by a hash of (point, restart) gives the restarts different
-    starting points while staying deterministic: it depends on the data and the restart only.
-    """
-    if restart == 0:
-        return vectors
-    return vectors.sortWithinPartitions(F.xxhash64(F.col(POINT_ID), F.lit(restart)), *LOG_FEATURE_COLUMNS)
-
-
-def fit_once(vectors: DataFrame, k: int, restart: int, settings: KMeansSettings) -> KMeansModel:
-    """Restart `restart` of k: seed `settings.seed + restart` on `restart_order(vectors, restart)`."""
-    return KMeans(
-        k=k,
-        seed=settings.seed + restart,
-        maxIter=settings.max_iter,
-        tol=settings.tol,
-        initSteps=settings.init_steps,
-        solver=settings.solver,
-        weightCol=WEIGHT,
-        featuresCol=FEATURES_VECTOR,
-        predictionCol=CLUSTER,
-    ).fit(restart_order(vectors, restart))
-
-
-def best_model(models: Sequence[KMeansModel]) -> KMeansModel:
-    """The lowest training cost; the earliest seed among equals, whatever order they finished in."""
-    return min(models, key=lambda model: (model.summary.trainingCost, model.getSeed()))
-
-
-def fit_kmeans(vectors: DataFrame, k: int, settings: KMeansSettings) -> KMeansModel:
-    """The best of `settings.restarts` fits (see `fit_once`) by training cost."""
-    return best_model([fit_once(vectors, k, r, settings) for r in range(max(1, settings.restarts))])
-
-
-def silhouette(model: KMeansModel, vectors: DataFrame, sample_size: int, seed: int) -> float | None:
-    """Silhouette (squared Euclidean, weighted) on a sample stratified by cluster, small clusters whole.
-
-    Cost stays flat at millions of customers: at most about `sample_size` points are scored.
-    """
-    sizes = model.summary.clusterSizes
-    if sum(1 for size in sizes if size > 0) < 2:
-        return None
-    per_cluster = max(1, sample_size // len(sizes))
-    fractions = {cluster: min(1.0, per_cluster / size) for cluster, size in enumerate(sizes) if size > 0}
-    sample = model.transform(vectors).sampleBy(CLUSTER, fractions, seed)
-    evaluator = ClusteringEvaluator(
-        featuresCol=FEATURES_VECTOR, predictionCol=CLUSTER, weightCol=WEIGHT, distanceMeasure="squaredEuclidean"
-    )
-    return float(evaluator.evaluate(sample))
-
-
-def sweep(
-    vectors: DataFrame,
-    customers: DataFrame,
-    ks: Sequence[int],
-    settings: KMeansSettings,
-    progress: Callable[[str], None] = print,
-) -> tuple[list[SweepPoint], dict[int, KMeansModel]]:
-    """The elbow curve over `ks` and the best model of each k >= 2. `vectors` should be persisted.
-
-    Fits train on `vectors` (the weighted points); every k's cost is then measured on `customers`.
-    Every (k, restart) fit is independent, so they run from `settings.parallel_fits` threads on the
-    one session: an MLlib iteration is a small Spark job and one fit alone leaves the cores idle
-    between them. A fit's result does not depend on what runs beside it. A k's line (its training
-    cost) is printed when its last restart ends.
-    """
-    restarts = max(1, settings.restarts)
-    started = time.monotonic()
-    points: dict[int, SweepPoint] = {}
-    models: dict[int, KMeansModel] = {}
-    if 1 in ks:
-        points[1] = SweepPoint(1, single_cluster_cost(customers), None, time.monotonic() - started, 0)
-        _report(progress, points[1], started, len(points), len(ks))
-
-    fitted: dict[int, list[KMeansModel]] = {k: [] for k in ks if k >= 2}
-    fit_seconds: dict[int, float] = {k: 0.0 for k in fitted}
-
-    def timed_fit(k: int, restart: int) -> tuple[int, KMeansModel, float]:
-        fit_started = time.monotonic()
-        return k, fit_once(vectors, k, restart, settings), time.monotonic() - fit_started
-
-    with ThreadPoolExecutor(max_workers=max(1, settings.parallel_fits)) as pool:
-        futures = [pool.submit(timed_fit, k, r) for k in fitted for r in range(restarts)]
-        for future in as_completed(futures):
-            k, model, seconds = future.result()
-            fitted[k].append(model)
-            fit_seconds[k] += seconds
-            if len(fitted[k]) < restarts:
-                continue
-            # restarts finish in any order: the best is chosen by cost, then by seed
-            models[k] = best_model(fitted[k])
-            score = silhouette(models[k], vectors, settings.silhouette_sample, settings.seed)
-            training_cost = float(models[k].summary.trainingCost)
-            points[k] = SweepPoint(k, training_cost, score, fit_seconds[k], models[k].summary.numIter, training_cost)
-            _report(progress, points[k], started, len(points), len(ks))
-    costs = exact_costs(customers, {k: centres(m) for k, m in models.items()})
-    points.update({k: replace(points[k], cost=cost) for k, cost in costs.items()})
-    return [points[k] for k in sorted(points)], models
-
-
-def _report(progress: Callable[[str], None], point: SweepPoint, started: float, done: int, total: int) -> None:
-    elapsed = time.monotonic() - started
-    remaining = elapsed / done * (total - done)
-    shown = "-" if point.silhouette is None else f"{point.silhouette:.3f}"
-    progress(
-        f"  k={point.k:>2}  cost={point.cost:>14,.2f}  silhouette={shown:>6}  "
-        f"{point.seconds:6.1f} s  {point.iterations:>3} iterations  ~{remaining:.0f} s left"
-    )
-
-
-def pipeline_model(model: KMeansModel) -> PipelineModel:
-    """The fitted model and its feature step as one artifact, saved and loaded as one."""
-    return PipelineModel(stages=[assembler(), model])
-
-
-def centres(model: KMeansModel) -> list[list[float]]:
-    return [[float(value) for value in centre] for centre in model.clusterCenters()]
+def centres_of(pipeline: PipelineModel) -> list[list[float]]:
+    """The centres of a pipeline's KMeans stage, in its cluster order."""
+    return [[float(value) for value in centre] for centre in pipeline.stages[-1].clusterCenters()]
 
 
 def expm1_centre(centre: Sequence[float]) -> list[float]:

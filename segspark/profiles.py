@@ -6,50 +6,96 @@ the sample cap, never on the number of customers: the driver stays small at any 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
-from segspark.segments import SEGMENT
+from segspark.segments import DISTANCE, DISTANCE_QUANTILES, SEGMENT
 
 PROFILE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 ALL_SEGMENTS = -1  # the segment value of the overall rows in `feature_quantiles`
 RAW_CLIP_QUANTILE = 0.99  # raw features are binned up to this quantile; the rest go in the last bin
+_RAW_LEVELS = (*PROFILE_QUANTILES, RAW_CLIP_QUANTILE)
 
 
-def feature_quantiles(segmented: DataFrame) -> pd.DataFrame:
-    """segment, feature, quantile, value: each feature's quantiles per segment and overall (-1)."""
-    levels = list(PROFILE_QUANTILES)
-    aggregates = [F.percentile_approx(name, levels, 10_000).alias(name) for name in FEATURE_COLUMNS]
-    rows = segmented.groupBy(SEGMENT).agg(*aggregates).collect()
-    rows.append(segmented.agg(*aggregates).withColumn(SEGMENT, F.lit(ALL_SEGMENTS)).first())
-    return pd.DataFrame(
+@dataclass(frozen=True)
+class Profiles:
+    """What the run reports of each group (a cluster or a segment) and of all customers, from one aggregation."""
+
+    sizes: dict[int, int]
+    mean_spending: dict[int, float]
+    distance_quantiles: dict[int, list[float]]  # DISTANCE_QUANTILES of distance_to_centre per group
+    feature_quantiles: pd.DataFrame  # segment, feature, quantile, value; ALL_SEGMENTS for all customers
+    ranges: dict[str, tuple[float, float]]  # the histograms' range of each raw and log feature
+
+    def renumbered(self, numbering: dict[int, int]) -> "Profiles":
+        """The same profiles keyed by segment, from cluster -> segment."""
+        quantiles = self.feature_quantiles.assign(
+            segment=self.feature_quantiles["segment"].map(lambda group: numbering.get(group, ALL_SEGMENTS))
+        ).sort_values(["segment", "feature", "quantile"], ignore_index=True)
+        return Profiles(
+            {numbering[g]: n for g, n in self.sizes.items()},
+            {numbering[g]: m for g, m in self.mean_spending.items()},
+            {numbering[g]: q for g, q in self.distance_quantiles.items()},
+            quantiles,
+            self.ranges,
+        )
+
+
+def profile(measured: DataFrame, group: str) -> Profiles:
+    """Sizes, mean spending, distance and feature quantiles per `group` and over all customers
+    (a rollup: one Spark aggregation), and the ranges the histograms bin over.
+
+    `measured` carries `group`, the features, their logs and `distance_to_centre`.
+    """
+    aggregates = [
+        F.count(F.lit(1)).alias("customers"),
+        F.avg("total_spending").alias("mean_spending"),
+        F.percentile_approx(DISTANCE, list(DISTANCE_QUANTILES), 10_000).alias(DISTANCE),
+        *[F.percentile_approx(name, list(_RAW_LEVELS), 10_000).alias(name) for name in FEATURE_COLUMNS],
+        *[F.min(name).alias(f"min_{name}") for name in (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)],
+        *[F.max(name).alias(f"max_{name}") for name in LOG_FEATURE_COLUMNS],
+    ]
+    rows = measured.rollup(group).agg(*aggregates, F.grouping(group).alias("_overall")).collect()
+    groups = [row for row in rows if not row["_overall"]]
+    overall = next(row for row in rows if row["_overall"])
+    quantiles = pd.DataFrame(
         [
-            (row[SEGMENT], name, level, float(value))
+            (ALL_SEGMENTS if row["_overall"] else row[group], name, level, float(value))
             for row in rows
             for name in FEATURE_COLUMNS
-            for level, value in zip(levels, row[name])
+            for level, value in zip(_RAW_LEVELS, row[name])
+            if level in PROFILE_QUANTILES
         ],
         columns=["segment", "feature", "quantile", "value"],
     ).sort_values(["segment", "feature", "quantile"], ignore_index=True)
+    ranges = {name: (float(overall[f"min_{name}"]), float(overall[name][-1])) for name in FEATURE_COLUMNS}
+    ranges.update(
+        {name: (float(overall[f"min_{name}"]), float(overall[f"max_{name}"])) for name in LOG_FEATURE_COLUMNS}
+    )
+    return Profiles(
+        sizes={row[group]: row["customers"] for row in groups},
+        mean_spending={row[group]: row["mean_spending"] for row in groups},
+        distance_quantiles={row[group]: [float(q) for q in row[DISTANCE]] for row in groups},
+        feature_quantiles=quantiles,
+        ranges=ranges,
+    )
 
 
-def histograms(segmented: DataFrame, bins: int = 40) -> pd.DataFrame:
-    """feature, bin_start, bin_end, customers: each raw and log feature binned in Spark.
+def histograms(segmented: DataFrame, ranges: dict[str, tuple[float, float]], bins: int = 40) -> pd.DataFrame:
+    """feature, bin_start, bin_end, customers: each raw and log feature binned in Spark, in one pass.
 
-    Log features span their full range; raw features span min .. 99th percentile, the customers
-    above it counted in the last bin (the raw spending tail would otherwise flatten the chart).
+    `ranges` come from `profile`: log features span their full range; raw features span
+    min .. 99th percentile, the customers above it counted in the last bin (the raw spending tail
+    would otherwise flatten the chart).
     """
-    ranges = segmented.agg(
-        *[F.min(name).alias(f"min_{name}") for name in (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)],
-        *[F.max(name).alias(f"max_{name}") for name in LOG_FEATURE_COLUMNS],
-        *[F.percentile_approx(name, RAW_CLIP_QUANTILE, 10_000).alias(f"max_{name}") for name in FEATURE_COLUMNS],
-    ).first()
     names = (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)
     edges, bin_of_feature = {}, []
     for position, name in enumerate(names):
-        low, high = float(ranges[f"min_{name}"]), float(ranges[f"max_{name}"])
+        low, high = ranges[name]
         width = (high - low) / bins if high > low else 1.0
         edges[name] = [low + b * width for b in range(bins + 1)]
         index = F.least(F.greatest(F.floor((F.col(name) - F.lit(low)) / F.lit(width)), F.lit(0)), F.lit(bins - 1))

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 
 from segspark import charts, profiles
 from segspark.naming import SegmentName
+from segspark.parallel import concurrently
 from segspark.pseudonyms import PseudonymKey, pseudonyms
 from segspark.summary import count_rows
 
@@ -61,7 +62,10 @@ def run_panel(summary: dict) -> str:
         ("k", f"{model['k']} ({model['rule']})"),
         ("why", model["explanation"]),
         ("seed, restarts", f"{model['seed']}, {model['restarts']}"),
-        ("training points", f"{model['training_points']:,}" + (f" (grid {model['grid_step']})" if model["grid_step"] else "")),
+        (
+            "training points",
+            f"{model['training_points']:,} ({model['training']}); seeds from {model['seeding_points']:,}",
+        ),
         ("Spark master", run["spark_master"]),
         ("versions", f"segspark {run['segspark_version']}, Spark {run['spark_version']}"),
         ("duration", f"{run['seconds']} s"),
@@ -123,23 +127,27 @@ def build(
     segmented: DataFrame,
     usable_lines: DataFrame,
     summary: dict,
-    quantiles: pd.DataFrame,
+    segment_profiles: profiles.Profiles,
     names: Sequence[SegmentName],
     report_settings: dict,
     seed: int,
     key: PseudonymKey,
 ) -> tuple[str, dict[str, go.Figure]]:
-    """The page and its figures by chart id, from bounded reductions of the segmented customers.
+    """The page and its figures by chart id, from the run's profiles and three bounded reductions of
+    the segmented customers (histograms, the scatter sample, the top product types).
 
     Customers appear only in the 3D chart's sample, under their keyed pseudonyms.
     """
     model = summary["model"]
     sizes = {int(s): n for s, n in model["sizes"].items()}
     labels = {n.segment: n.name for n in names}
-    sample = profiles.scatter_sample(segmented, sizes, report_settings["scatter_per_segment"], seed)
+    sample, bins, top = concurrently(
+        lambda: profiles.scatter_sample(segmented, sizes, report_settings["scatter_per_segment"], seed),
+        lambda: profiles.histograms(segmented, segment_profiles.ranges, report_settings["histogram_bins"]),
+        lambda: profiles.top_product_types(usable_lines, segmented, report_settings["top_product_types"]),
+    )
     sample = sample.assign(customer=pseudonyms(key, sample["customer_id"])).drop(columns="customer_id")
-    bins = profiles.histograms(segmented, report_settings["histogram_bins"])
-    top = profiles.top_product_types(usable_lines, segmented, report_settings["top_product_types"])
+    quantiles = segment_profiles.feature_quantiles
     centres = [[centre["log"][name] for name in centre["log"]] for centre in model["centres"]]
     figures = [
         charts.segment_sizes(sizes, labels),
@@ -150,8 +158,3 @@ def build(
     ]
     table = segments_table(names, sizes, quantiles, top, {s: charts.colour(s) for s in sizes})
     return render(summary, figures, table), dict(zip(CHART_IDS, figures))
-
-
-def names_by_segment(names: Sequence[SegmentName]) -> dict[str, dict]:
-    """The names and actions as summary.json carries them."""
-    return {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names}

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from segspark.model import CLUSTER, squared_distance
+from segspark.model import CLUSTER, FEATURES_VECTOR, squared_distance
 from segspark.schemas import LOG_FEATURE_COLUMNS
 
 SEGMENT = "segment"
@@ -20,16 +20,12 @@ OUT_OF_RANGE = "out_of_range"
 DISTANCE_QUANTILES = (0.5, 0.9, 0.99)
 
 
-def segment_numbering(clustered: DataFrame, centres: Sequence[Sequence[float]]) -> dict[int, int]:
+def segment_numbering(mean_spending: Mapping[int, float | None], centres: Sequence[Sequence[float]]) -> dict[int, int]:
     """cluster -> segment, by ascending mean total_spending (an empty cluster by its centre)."""
-    means = {
-        row[CLUSTER]: row["mean_spending"]
-        for row in clustered.groupBy(CLUSTER).agg(F.avg("total_spending").alias("mean_spending")).collect()
-    }
     spending_axis = LOG_FEATURE_COLUMNS.index("log_total_spending")
 
     def order(cluster: int) -> tuple:
-        mean = means.get(cluster)
+        mean = mean_spending.get(cluster)
         # ties and empty clusters: by the centre's spending, then its other coordinates
         return (mean if mean is not None else float("inf"), centres[cluster][spending_axis], tuple(centres[cluster]))
 
@@ -45,28 +41,17 @@ def _lookup(values: Sequence[float], index: Column) -> Column:
     return F.element_at(F.array(*[F.lit(float(v)) for v in values]), index + 1)
 
 
-def with_segments(
-    clustered: DataFrame, numbering: Mapping[int, int], segment_centres: Sequence[Sequence[float]]
-) -> DataFrame:
-    """Replace the cluster column by `segment` and add the Euclidean `distance_to_centre`.
-
-    `segment_centres[s]` is the centre of segment s in log-feature space.
-    """
-    segment = _literal_map(numbering)[F.col(CLUSTER)]
-    centre = [_lookup([c[axis] for c in segment_centres], segment) for axis in range(len(LOG_FEATURE_COLUMNS))]
-    distance = F.sqrt(squared_distance(centre))
-    columns = [name for name in clustered.columns if name not in (CLUSTER, "features")]
-    return clustered.select(*columns, segment.cast("int").alias(SEGMENT), distance.alias(DISTANCE))
+def with_distance(clustered: DataFrame, cluster_centres: Sequence[Sequence[float]]) -> DataFrame:
+    """Add the Euclidean `distance_to_centre` in log-feature space; `cluster_centres[c]` is cluster c's."""
+    centre = [_lookup([c[axis] for c in cluster_centres], F.col(CLUSTER)) for axis in range(len(LOG_FEATURE_COLUMNS))]
+    return clustered.withColumn(DISTANCE, F.sqrt(squared_distance(centre)))
 
 
-def distance_quantiles(segmented: DataFrame) -> dict[int, list[float]]:
-    """Per segment, the 50th, 90th and 99th percentile of distance_to_centre (approximate)."""
-    rows = (
-        segmented.groupBy(SEGMENT)
-        .agg(F.percentile_approx(DISTANCE, list(DISTANCE_QUANTILES), 10_000).alias("quantiles"))
-        .collect()
-    )
-    return {row[SEGMENT]: [float(q) for q in row["quantiles"]] for row in rows}
+def with_segments(measured: DataFrame, numbering: Mapping[int, int]) -> DataFrame:
+    """Replace the cluster column (and the feature vector) by `segment`, keeping the distance last."""
+    columns = [name for name in measured.columns if name not in (CLUSTER, FEATURES_VECTOR, DISTANCE)]
+    segment = _literal_map(numbering)[F.col(CLUSTER)].cast("int")
+    return measured.select(*columns, segment.alias(SEGMENT), F.col(DISTANCE))
 
 
 def with_out_of_range(segmented: DataFrame, p99_by_segment: Mapping[int, float]) -> DataFrame:
@@ -75,5 +60,9 @@ def with_out_of_range(segmented: DataFrame, p99_by_segment: Mapping[int, float])
     return segmented.withColumn(OUT_OF_RANGE, F.col(DISTANCE) > p99)
 
 
-def segment_sizes(segmented: DataFrame) -> dict[int, int]:
-    return {row[SEGMENT]: row["count"] for row in segmented.groupBy(SEGMENT).count().collect()}
+def sizes_and_out_of_range(scored: DataFrame) -> dict[int, tuple[int, int]]:
+    """segment -> (customers, customers out of range), from one aggregation."""
+    rows = scored.groupBy(SEGMENT).agg(
+        F.count(F.lit(1)).alias("customers"), F.sum(F.col(OUT_OF_RANGE).cast("long")).alias("out_of_range")
+    )
+    return {row[SEGMENT]: (row["customers"], row["out_of_range"] or 0) for row in rows.collect()}

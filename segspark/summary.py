@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import pyspark
 
 import segspark
 from segspark.accounting import LineCounts
+from segspark.choose_k import KChoice
 from segspark.features import PER_CUSTOMER, PER_ORDER
 from segspark.formats import SourceFormat
+from segspark.model import KMeansSettings, TrainingSet, expm1_centre
+from segspark.naming import SegmentName
+from segspark.profiles import Profiles
+from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
+from segspark.segments import DISTANCE_QUANTILES
 
 RETURN_RATE_DEFINITIONS = {
     PER_ORDER: "per order -sum(returned units) / sum(ordered units), averaged over the customer's orders",
@@ -18,21 +24,30 @@ RETURN_RATE_DEFINITIONS = {
 }
 
 SUMMARY_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 1
 
 
 class Phases:
-    """Wall seconds per phase of a run, printed as each ends and kept for summary.json."""
+    """Wall seconds and Spark jobs per phase of a run, printed as each ends and kept for summary.json.
 
-    def __init__(self, job: str) -> None:
+    On small data a Spark job costs tens of milliseconds whatever it does, so the job count is the
+    other half of a phase's cost; `jobs_started` reads the session's job counter (segspark.jvm).
+    """
+
+    def __init__(self, job: str, jobs_started: Callable[[], int] = lambda: 0) -> None:
         self.job = job
+        self.jobs_started = jobs_started
         self.started = self.last = time.monotonic()
+        self.last_jobs = jobs_started()
         self.seconds: dict[str, float] = {}
+        self.spark_jobs: dict[str, int] = {}
 
     def end(self, phase: str) -> None:
-        now = time.monotonic()
+        now, jobs = time.monotonic(), self.jobs_started()
         self.seconds[phase] = round(now - self.last, 1)
-        self.last = now
-        print(f"{self.job}: {phase} took {self.seconds[phase]:.1f} s", flush=True)
+        self.spark_jobs[phase] = jobs - self.last_jobs
+        self.last, self.last_jobs = now, jobs
+        print(f"{self.job}: {phase} took {self.seconds[phase]:.1f} s, {self.spark_jobs[phase]} Spark jobs", flush=True)
 
     def total(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -45,8 +60,12 @@ def build_summary(
     counts: LineCounts,
     spark_master: str,
     seconds: float | None = None,
+    **sections: Any,
 ) -> dict[str, Any]:
-    """The summary.json payload: what was read, where every line went, and how the run went."""
+    """The summary.json payload: what was read, where every line went, and how the run went.
+
+    `sections` (e.g. `elbow`, `model`, `scoring`) are added after `counts`, in the order given.
+    """
     return {
         "format_version": SUMMARY_FORMAT_VERSION,
         "run_id": run_id,
@@ -59,12 +78,74 @@ def build_summary(
             "format_rules": {name: condition for name, condition in source_format.rules},
         },
         "counts": counts.as_dict(),
+        **sections,
         "run": {
             "spark_master": spark_master,
             "segspark_version": segspark.__version__,
             "spark_version": pyspark.__version__,
             "seconds": None if seconds is None else round(seconds, 1),
         },
+    }
+
+
+def with_timing(summary: dict[str, Any], phases: Phases, **run: Any) -> dict[str, Any]:
+    """The summary with the run's seconds, phases and Spark jobs so far (and any other `run` entries)."""
+    timed = dict(summary)
+    timed["run"] = {
+        **summary["run"],
+        **run,
+        "seconds": phases.total(),
+        "phases": dict(phases.seconds),
+        "spark_jobs": dict(phases.spark_jobs),
+    }
+    return timed
+
+
+def model_summary(
+    choice: KChoice,
+    settings: KMeansSettings,
+    training: TrainingSet,
+    segment_profiles: Profiles,
+    segment_centres: Sequence[Sequence[float]],
+    names: Sequence[SegmentName],
+) -> dict[str, Any]:
+    """summary.json's `model`: the k and why, how it was trained, and each segment's size, centre and name."""
+    return {
+        **choice.as_dict(),
+        "seed": settings.seed,
+        "restarts": settings.restarts,
+        "partitions": training.partitions,
+        "training_points": training.points,
+        "training": "every customer" if training.every_customer else "a uniform sample of the customers",
+        "seeding_points": len(training.sample),
+        "grid_step": 0.0,  # format_version 1 readers: training no longer uses a grid
+        "sizes": {str(s): segment_profiles.sizes.get(s, 0) for s in range(choice.k)},
+        "centres": [
+            {
+                "segment": s,
+                "log": dict(zip(LOG_FEATURE_COLUMNS, centre)),
+                "original": dict(zip(FEATURE_COLUMNS, expm1_centre(centre))),
+            }
+            for s, centre in enumerate(segment_centres)
+        ],
+        "segments": {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names},
+    }
+
+
+def model_metadata(run_id: str, model: dict[str, Any], numbering: dict[int, int], segment_profiles: Profiles) -> dict:
+    """segspark-model.json: what scoring needs beside the PipelineModel (segments, centres, distances)."""
+    return {
+        "format_version": MODEL_FORMAT_VERSION,
+        "k": model["k"],
+        "feature_columns": list(FEATURE_COLUMNS),
+        "log_feature_columns": list(LOG_FEATURE_COLUMNS),
+        "segment_of_cluster": {str(c): s for c, s in sorted(numbering.items())},
+        "centres": model["centres"],
+        "distance_quantiles": {
+            "levels": list(DISTANCE_QUANTILES),
+            "by_segment": {str(s): q for s, q in sorted(segment_profiles.distance_quantiles.items())},
+        },
+        "trained_on_run": run_id,
     }
 
 

@@ -18,6 +18,7 @@ from segspark.accounting import LineCounts
 from segspark.config import PROJECT_ROOT
 from segspark.formats import SourceFormat
 from segspark.ingest import QUARANTINE_COLUMNS, require_lines
+from segspark.parallel import concurrently
 
 FORMATS_DIR = PROJECT_ROOT / "conf" / "formats"
 
@@ -65,21 +66,22 @@ def accounted_customers(
 
     is_quarantined = F.col("quarantine_rule").isNotNull()
     is_usable = ~is_quarantined & F.col("exclusion_rule").isNull()
-    lines.where(is_quarantined).select(*QUARANTINE_COLUMNS).write.json(quarantine_path)
 
+    # One shuffle by customer: the order and product-type aggregations and their join then run
+    # within those partitions. Persisted with each customer's rule: the counts and every later
+    # pass read it; the kept customers are a filter over it, not a second copy. The quarantine
+    # is written meanwhile.
     all_customers = (
-        features.customer_features(lines.where(is_usable), source_format.return_rate)
+        features.customer_features(lines.where(is_usable).repartition("customer_id"), source_format.return_rate)
         .transform(features.mark_customer_exclusions)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    _, customer_outcomes = concurrently(
+        lambda: lines.where(is_quarantined).select(*QUARANTINE_COLUMNS).write.json(quarantine_path),
+        lambda: accounting.customer_outcomes(all_customers),
+    )
     counts = accounting.reconcile(
-        line_outcomes,
-        accounting.customer_outcomes(all_customers),
-        features.line_rule_names(source_format.rule_names),
+        line_outcomes, customer_outcomes, features.line_rule_names(source_format.rule_names)
     )
-    customers = (
-        all_customers.where(F.col("exclusion_rule").isNull())
-        .transform(features.with_log_features)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    return AccountedCustomers(customers, counts, lines.where(is_usable), (customers, all_customers, lines))
+    customers = all_customers.where(F.col("exclusion_rule").isNull()).transform(features.with_log_features)
+    return AccountedCustomers(customers, counts, lines.where(is_usable), (all_customers, lines))

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from segspark import charts, naming, profiles, report
 from segspark.profiles import ALL_SEGMENTS
@@ -33,8 +34,31 @@ def segmented(spark):
     return spark.createDataFrame(segmented_rows({0: 50, 1: 7, 2: 300}), SEGMENTED_SCHEMA).persist()
 
 
+def test_one_profile_aggregation_gives_sizes_spending_distances_quantiles_and_ranges(segmented):
+    measured = segmented.withColumn("distance_to_centre", F.col("customer_id").cast("double"))
+    profile = profiles.profile(measured, "segment")
+    assert profile.sizes == {0: 50, 1: 7, 2: 300}
+    assert profile.mean_spending[1] == pytest.approx(20.0 + 3.0)  # 20 + (0..6) averaged
+    assert profile.distance_quantiles[1] == [54.0, 57.0, 57.0]  # customers 51..57: median, p90, p99
+    medians = profile.feature_quantiles[
+        (profile.feature_quantiles["quantile"] == 0.5) & (profile.feature_quantiles["feature"] == "products_ordered")
+    ]
+    assert dict(zip(medians["segment"], medians["value"])) == {ALL_SEGMENTS: 3.0, 0: 1.0, 1: 2.0, 2: 3.0}
+    assert profile.ranges["products_ordered"] == (1.0, 3.0)
+    assert profile.ranges["log_total_spending"] == pytest.approx((math.log1p(10.0), math.log1p(329.0)))
+    assert profile.ranges["total_spending"][1] < 329  # raw ranges end at the 99th percentile
+    renumbered = profile.renumbered({0: 2, 1: 0, 2: 1})
+    assert renumbered.sizes == {2: 50, 0: 7, 1: 300}
+    assert set(renumbered.feature_quantiles["segment"]) == {ALL_SEGMENTS, 0, 1, 2}
+    medians = renumbered.feature_quantiles[
+        (renumbered.feature_quantiles["quantile"] == 0.5) & (renumbered.feature_quantiles["feature"] == "products_ordered")
+    ]
+    assert dict(zip(medians["segment"], medians["value"])) == {ALL_SEGMENTS: 3.0, 2: 1.0, 0: 2.0, 1: 3.0}
+
+
 def test_histograms_count_every_customer_once_per_feature_and_clip_the_raw_tail(segmented):
-    bins = profiles.histograms(segmented, bins=10)
+    ranges = profiles.profile(segmented.withColumn("distance_to_centre", F.lit(0.0)), "segment").ranges
+    bins = profiles.histograms(segmented, ranges, bins=10)
     assert (bins.groupby("feature")["customers"].sum() == 357).all()
     assert set(bins.groupby("feature").size()) == {10}
     spending = bins[bins["feature"] == "total_spending"]
@@ -50,12 +74,6 @@ def test_the_scatter_sample_is_capped_per_segment_deterministic_and_keeps_small_
     pd.testing.assert_frame_equal(first, again)
     other_seed = profiles.scatter_sample(segmented, sizes, per_segment=20, seed=2)
     assert not first.equals(other_seed)
-
-
-def test_feature_quantiles_give_each_segment_and_all_customers(segmented):
-    quantiles = profiles.feature_quantiles(segmented)
-    medians = quantiles[(quantiles["quantile"] == 0.5) & (quantiles["feature"] == "products_ordered")]
-    assert dict(zip(medians["segment"], medians["value"])) == {ALL_SEGMENTS: 3.0, 0: 1.0, 1: 2.0, 2: 3.0}
 
 
 def test_top_product_types_rank_by_customers_then_name(spark):
@@ -157,7 +175,7 @@ def test_text_from_the_input_is_escaped_in_the_page():
         "counts": {"lines_in": 1, "lines_used": 1, "lines_excluded": {}, "lines_quarantined": 0,
                    "lines_quarantined_by_rule": {}, "customers": 1},
         "model": {"k": 1, "rule": "given", "explanation": payload, "seed": 1, "restarts": 1,
-                  "training_points": 1, "grid_step": 0.0},
+                  "training_points": 1, "training": "every customer", "seeding_points": 1},
         "run": {"spark_master": "local[1]", "segspark_version": "0", "spark_version": "4", "seconds": 1.0,
                 "pseudonym_key": "random for this run"},
         "definitions": {"return_rate_definition": "x"},

@@ -131,6 +131,10 @@ def test_the_report_holds_every_chart_and_no_raw_payload_from_the_data(small_run
     phases = summary["run"]["phases"]
     assert list(phases) == ["ingest and features", "elbow sweep", "segments and model", "report"]
     assert sum(phases.values()) <= summary["run"]["seconds"] + 0.5
+    jobs = summary["run"]["spark_jobs"]
+    assert list(jobs) == list(phases) and all(isinstance(n, int) and n > 0 for n in jobs.values())
+    for phase, n in jobs.items():
+        assert f"segment_customers: {phase} took {phases[phase]:.1f} s, {n} Spark jobs" in result.stdout
 
 
 def test_the_report_renders_in_headless_chromium_offline_without_console_errors(small_run):

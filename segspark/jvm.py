@@ -1,0 +1,82 @@
+"""Every place segspark reaches into Spark's JVM through py4j, each in one small function.
+
+PySpark's Python API has no way to count the jobs a run started, no spark.ml KMeans that starts
+from given centres (SPARK-10780 was never merged), and no spark.ml model made from centres. Spark's
+JVM API has all three. Each function here is covered by tests/test_jvm.py, which fails if a Spark
+upgrade renames or changes what it calls. What it costs: py4j needs a classic (non-Connect)
+SparkSession, which `spark-submit` always gives; over Spark Connect these functions cannot run.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from pyspark import SparkContext
+from pyspark.ml.clustering import KMeansModel as MLKMeansModel
+from pyspark.mllib.common import _py2java
+from pyspark.mllib.linalg import DenseVector
+from pyspark.sql import DataFrame
+
+
+def jobs_started(spark_context: SparkContext) -> int:
+    """How many Spark jobs this SparkContext has started so far (its scheduler's next job id).
+
+    Job ids are handed out one by one as jobs are submitted, from every thread, so the difference
+    of two readings is exactly the number of jobs between them (adaptive execution's shuffle-stage
+    jobs included), with none of the delay of the listener bus the status tracker reads.
+    """
+    counter = spark_context._jsc.sc().dagScheduler().nextJobId()
+    return counter if isinstance(counter, int) else int(counter.get())
+
+
+def vector_rdd(vectors: DataFrame, column: str):
+    """The vector column of a DataFrame as a JVM RDD of spark.mllib vectors, in its partitioning and
+    order, cached and materialised (one job) so that fits running side by side share it.
+
+    Converted in the JVM (spark.ml's own DatasetUtils.columnToOldVector), not through Python workers.
+    """
+    jvm = vectors.sparkSession.sparkContext._jvm
+    rdd = jvm.org.apache.spark.ml.util.DatasetUtils.columnToOldVector(vectors._jdf, column).cache()
+    rdd.count()
+    return rdd
+
+
+def lloyd(
+    spark_context: SparkContext, java_vectors, initial_centres: Sequence[Sequence[float]], max_iter: int, tol: float
+) -> tuple[list[list[float]], float, int]:
+    """spark.mllib KMeans (Lloyd's iterations, Euclidean) on `java_vectors` from `initial_centres`.
+
+    Returns (centres, training cost, iterations). `java_vectors` must be cached (see `vector_rdd`):
+    MLlib then leaves its storage alone, so several fits can share it from several threads. (The
+    Python wrapper, pyspark.mllib KMeans.train, would unpersist it after each fit and drops the
+    training cost and iteration count.)
+    """
+    jvm = spark_context._jvm
+    clustering = jvm.org.apache.spark.mllib.clustering
+    centres = [_py2java(spark_context, DenseVector([float(v) for v in centre])) for centre in initial_centres]
+    fitted = (
+        clustering.KMeans()
+        .setK(len(centres))
+        .setMaxIterations(max_iter)
+        .setEpsilon(tol)
+        .setInitialModel(clustering.KMeansModel(centres))
+        .run(java_vectors)
+    )
+    found = [[float(v) for v in centre.toArray()] for centre in fitted.clusterCenters()]
+    return found, float(fitted.trainingCost()), int(fitted.numIter())
+
+
+def kmeans_model(
+    spark_context: SparkContext, centres: Sequence[Sequence[float]], features_col: str, prediction_col: str
+) -> MLKMeansModel:
+    """A spark.ml KMeansModel with these centres: it transforms, saves and loads as a fitted one."""
+    jvm = spark_context._jvm
+    vectors = [_py2java(spark_context, DenseVector([float(v) for v in centre])) for centre in centres]
+    parent = jvm.org.apache.spark.mllib.clustering.KMeansModel(vectors)
+    java_model = jvm.org.apache.spark.ml.clustering.KMeansModel(
+        jvm.org.apache.spark.ml.util.Identifiable.randomUID("kmeans"), parent
+    )
+    model = MLKMeansModel(java_model)
+    model._set(k=len(centres), featuresCol=features_col, predictionCol=prediction_col)
+    model._transfer_params_to_java()
+    return model
