@@ -35,17 +35,26 @@ for option in "${submit_options[@]+"${submit_options[@]}"}"; do
 done
 [ "$has_master" = yes ] || submit_options=(--master 'local[*]' "${submit_options[@]+"${submit_options[@]}"}")
 
-# The package travels to the executors as a zip; rebuilt each run so it is never stale.
-mkdir -p "$here/build"
-zip_file="$here/build/segspark.zip"
-(cd "$here" && "$venv/bin/python" - <<'PY'
-import pathlib, zipfile
-with zipfile.ZipFile("build/segspark.zip.tmp", "w", zipfile.ZIP_DEFLATED) as archive:
-    for path in sorted(pathlib.Path("segspark").rglob("*.py")):
-        archive.write(path)
-pathlib.Path("build/segspark.zip.tmp").replace("build/segspark.zip")
+# The package travels to the executors as a zip named by its sources' content, so it is never stale;
+# runs started together build it under their own temporary names and rename it into place.
+zip_file="$(cd "$here" && "$venv/bin/python" - <<'PY'
+import hashlib, os, pathlib, tempfile, zipfile
+sources = sorted(pathlib.Path("segspark").rglob("*.py"))
+digest = hashlib.sha256()
+for path in sources:
+    digest.update(str(path).encode() + b"\0" + path.read_bytes())
+target = pathlib.Path("build") / f"segspark-{digest.hexdigest()[:16]}.zip"
+if not target.exists():
+    target.parent.mkdir(exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".segspark-", suffix=".zip")
+    os.close(handle)
+    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sources:
+            archive.write(path)
+    os.replace(temporary, target)
+print(target.resolve())
 PY
-)
+)"
 
 export SEGSPARK_HOME="$here"
 export SPARK_CONF_DIR="${SPARK_CONF_DIR:-$here/conf}"

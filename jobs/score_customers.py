@@ -2,7 +2,8 @@
 
     ./spark-submit.sh jobs/score_customers.py --model out --input NEW_ORDERS --output DIR
 
---model takes a model folder, a run folder, or an output folder (its LATEST run's model). Each
+--model takes a model folder, a run folder, or an output folder (its LATEST run's model, or its newest
+run with a model where LATEST names one without). Scoring runs go to an output folder of their own. Each
 customer gets the segment of the nearest saved centre, distance_to_centre, and out_of_range: true
 when farther from that centre than the training's 99th-percentile distance for the segment.
 """
@@ -14,9 +15,10 @@ import time
 
 from pyspark.sql import SparkSession
 
-from segspark import cli, model, segments, summary, workflow
+from segspark import artifact, cli, model, segments, summary, workflow
 from segspark import io as segio
 from segspark.config import load_settings, setting
+from segspark.errors import UsageError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,25 +32,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="source format: shopify, online_retail, or a format file (.toml); default from conf",
     )
     parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
+    parser.add_argument(
+        "--accept-quarantine",
+        action="store_true",
+        help="publish even when more lines are quarantined than [quality] max_quarantined_share allows",
+    )
     return parser.parse_args(argv)
+
+
+def check_not_training_output(model_dir: str, output: str, qualify) -> None:
+    """Refuse to publish scoring runs where the model's own runs are: LATEST would then name a run
+    without a model, and the next `--model` of that folder would find a scoring run."""
+    trained_in = segio.training_output(model_dir)
+    if trained_in and segio.Location.of(qualify(trained_in)).contains(segio.Location.of(qualify(output))):
+        raise UsageError(
+            f"--output {output!r} is where the model's training runs are published ({trained_in}); "
+            "give scoring runs a folder of their own"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(args.conf_file)
     source_format = workflow.load_source_format(args.source_format or setting(settings, "input.format"))
+    segio.check_input_exists(args.input)
     segio.check_output_location(args.input, args.output)
 
     spark = SparkSession.builder.appName("segspark-score-customers").getOrCreate()
     started = time.monotonic()
-    pipeline, metadata = segio.load_model(spark, args.model)
+    qualify = lambda path: segio.qualified(spark, path)  # noqa: E731
+    segio.check_output_location(args.input, args.output, qualify=qualify)
+    model_dir = segio.resolve_model_dir(spark, args.model)
+    check_not_training_output(model_dir, args.output, qualify)
+    pipeline, metadata = segio.load_model(spark, model_dir)
+    artifact.check_compatible(metadata, source_format, model_dir)
     run_id = segio.new_run_id()
-    accounted = workflow.accounted_customers(
-        spark,
-        args.input,
-        source_format,
-        segio.run_path(args.output, run_id, "quarantine"),
-    )
+    quarantine_path = segio.run_path(args.output, run_id, "quarantine")
+    accounted = workflow.accounted_customers(spark, args.input, source_format, quarantine_path)
+    max_share = setting(settings, "quality.max_quarantined_share")
+    quality = workflow.check_quality(accounted, max_share, args.accept_quarantine, quarantine_path)
 
     numbering = {int(c): s for c, s in metadata["segment_of_cluster"].items()}
     p99 = {int(s): q[-1] for s, q in metadata["distance_quantiles"]["by_segment"].items()}
@@ -63,16 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {segment: size for segment, (size, _) in by_segment.items()}
     out_of_range = sum(beyond for _, beyond in by_segment.values())
 
-    run_summary = summary.build_summary(
-        run_id, args.input, source_format, accounted.counts, spark.sparkContext.master, time.monotonic() - started
-    )
-    run_summary["scoring"] = {
-        "model": args.model,
+    scoring = {
+        "model": model_dir,
         "trained_on_run": metadata.get("trained_on_run"),
         "k": metadata["k"],
         "sizes": {str(s): sizes.get(s, 0) for s in range(metadata["k"])},
         "out_of_range": out_of_range,
     }
+    run_summary = summary.build_summary(
+        run_id, args.input, source_format, accounted.counts, spark.sparkContext.master, time.monotonic() - started,
+        quality=quality, scoring=scoring,
+    )
     segio.write_json(spark, segio.run_path(args.output, run_id, "summary.json"), run_summary)
     segio.publish(spark, args.output, run_id)
     accounted.release()

@@ -14,7 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from segspark import choose_k, cli, datagen, jvm, model, naming, profiles, pseudonyms, segments, summary, workflow
-from segspark import report
+from segspark import artifact, report
 from segspark import io as segio
 from segspark.config import load_settings, project_path, setting
 from segspark.errors import UsageError
@@ -38,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, help="KMeans seed (default from conf)")
     parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
     parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
+    parser.add_argument(
+        "--accept-quarantine",
+        action="store_true",
+        help="publish even when more lines are quarantined than [quality] max_quarantined_share allows",
+    )
     return parser.parse_args(argv)
 
 
@@ -76,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     source_format = workflow.load_source_format(args.source_format or setting(settings, "input.format"))
     output_dir = args.output or project_path(setting(settings, "output.dir"))
     if args.input:
+        segio.check_input_exists(args.input)
         segio.check_output_location(args.input, output_dir)
     pseudonym_key = pseudonyms.load_key()
     kmeans_settings = model.KMeansSettings.from_settings(
@@ -85,14 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     spark = SparkSession.builder.appName("segspark-segment-customers").getOrCreate()
     phases = summary.Phases("segment_customers", lambda: jvm.jobs_started(spark.sparkContext))
     input_path = args.input or ensure_sample(spark, settings)
-    segio.check_output_location(input_path, output_dir)
+    segio.check_output_location(input_path, output_dir, qualify=lambda path: segio.qualified(spark, path))
     run_id = segio.new_run_id()
 
-    # Extract and transform: every line accounted for, the features per customer.
-    accounted = workflow.accounted_customers(
-        spark, input_path, source_format, segio.run_path(output_dir, run_id, "quarantine")
-    )
+    # Extract and transform: every line accounted for, the features per customer, the quality gate.
+    quarantine_path = segio.run_path(output_dir, run_id, "quarantine")
+    accounted = workflow.accounted_customers(spark, input_path, source_format, quarantine_path)
     customers, counts = accounted.customers, accounted.counts
+    max_share = setting(settings, "quality.max_quarantined_share")
+    quality = workflow.check_quality(accounted, max_share, args.accept_quarantine, quarantine_path)
     phases.end("ingest and features")
 
     # The elbow: seeds from a bounded sample, MLlib's Lloyd on the training points, each k measured on all.
@@ -110,25 +117,30 @@ def main(argv: list[str] | None = None) -> int:
     # Segments: the chosen k's model, stable ids by ascending mean spending, one profile aggregation.
     pipeline = model.pipeline_model(spark.sparkContext, elbow.fits[choice.k].centres)
     cluster_centres = model.centres_of(pipeline)
-    measured = segments.with_distance(pipeline.transform(customers), cluster_centres)
+    measured = (
+        segments.with_distance(pipeline.transform(customers), cluster_centres)
+        .drop(model.FEATURES_VECTOR)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     model_dir = segio.run_path(output_dir, run_id, "model")
     cluster_profiles, _ = concurrently(
         lambda: profiles.profile(measured, model.CLUSTER), lambda: pipeline.write().save(model_dir)
     )
     numbering = segments.segment_numbering(cluster_profiles.mean_spending, cluster_centres)
     segment_profiles = cluster_profiles.renumbered(numbering)
-    segmented = segments.with_segments(measured, numbering).persist(StorageLevel.MEMORY_AND_DISK)
+    segmented = segments.with_segments(measured, numbering)
     segmented.orderBy("customer_id").write.parquet(segio.run_path(output_dir, run_id, "customers"))
     names = naming.segment_names(segment_profiles.feature_quantiles)
     segment_centres = [cluster_centres[c] for c in sorted(numbering, key=numbering.get)]
     fitted = summary.model_summary(choice, kmeans_settings, training, segment_profiles, segment_centres, names)
-    segio.write_model_metadata(spark, model_dir, summary.model_metadata(run_id, fitted, numbering, segment_profiles))
+    metadata = artifact.model_metadata(run_id, fitted, numbering, segment_profiles, source_format)
+    segio.write_model_metadata(spark, model_dir, metadata)
     phases.end("segments and model")
 
     # The report and summary.json, from what the run holds; publishing is the last step.
     run_summary = summary.build_summary(
         run_id, input_path, source_format, counts, spark.sparkContext.master,
-        elbow=[point.as_dict() for point in elbow.points], model=fitted,
+        quality=quality, elbow=[point.as_dict() for point in elbow.points], model=fitted,
     )
     page, figures = report.build(
         segmented, accounted.usable_lines, summary.with_timing(run_summary, phases, pseudonym_key=pseudonym_key.source),
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     run_summary = summary.with_timing(run_summary, phases, pseudonym_key=pseudonym_key.source)
     segio.write_json(spark, segio.run_path(output_dir, run_id, "summary.json"), run_summary)
     segio.publish(spark, output_dir, run_id)
-    segmented.unpersist()
+    measured.unpersist()
     accounted.release()
     print(summary.format_summary(run_summary, segio.run_path(output_dir, run_id)))
     return 0

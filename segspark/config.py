@@ -31,9 +31,40 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"{path}: not valid TOML: {error}") from None
 
 
+#: Every setting segspark reads, by table. A key not listed here is a typo or a setting this version
+#: does not have, and is refused rather than silently ignored.
+KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
+    "input": ("format",),
+    "sample": ("path", "lines", "seed"),
+    "output": ("dir",),
+    "model": (
+        "k_min", "k_max", "seed", "restarts", "seeding_sample", "max_iter", "tol", "training_sample",
+        "points_per_partition", "parallel_fits",
+    ),
+    "report": ("scatter_per_segment", "histogram_bins", "top_product_types"),
+    "quality": ("max_quarantined_share",),
+}  # fmt: skip
+
+
+def check_settings(settings: dict[str, Any], where: str) -> None:
+    """Refuse a table or key segspark does not know, naming it and the ones it does."""
+    for table, values in settings.items():
+        if table not in KNOWN_SETTINGS:
+            raise UsageError(f"{where}: unknown table [{table}]; known: {', '.join(KNOWN_SETTINGS)}")
+        if not isinstance(values, dict):
+            raise UsageError(f"{where}: {table} must be a table ([{table}])")
+        for key in values:
+            if key not in KNOWN_SETTINGS[table]:
+                known = ", ".join(KNOWN_SETTINGS[table])
+                raise UsageError(f"{where}: unknown setting {key!r} in [{table}]; known: {known}")
+
+
 def load_settings(conf_file: str | Path | None = None) -> dict[str, Any]:
-    """The settings as nested dicts (conf/segspark.toml unless another file is given)."""
-    return read_toml(Path(conf_file) if conf_file else DEFAULT_CONF_FILE)
+    """The settings as nested dicts (conf/segspark.toml unless another file is given), checked."""
+    path = Path(conf_file) if conf_file else DEFAULT_CONF_FILE
+    settings = read_toml(path)
+    check_settings(settings, str(path))
+    return settings
 
 
 def setting(settings: dict[str, Any], dotted: str) -> Any:

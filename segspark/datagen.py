@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from segspark.schemas import SHOPIFY_ORDER_LINES
+from segspark.formats import built_in
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def generate_order_lines(
         "ordered_item_quantity": F.col("ordered"),
     }
     return orders.select(
-        *[columns[field.name].cast(field.dataType).alias(field.name) for field in SHOPIFY_ORDER_LINES.fields]
+        *[columns[field.name].cast(field.dataType).alias(field.name) for field in built_in("shopify").schema.fields]
     )
 
 

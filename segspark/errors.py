@@ -7,3 +7,7 @@ class InputError(Exception):
 
 class UsageError(Exception):
     """The command line or configuration asks for something segspark refuses to do."""
+
+
+class QualityError(InputError):
+    """Too much of the input was quarantined to publish the run as if all were well."""

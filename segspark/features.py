@@ -21,6 +21,10 @@ from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 #: Line rules, in the order they are applied (a source format's own rules go between the two):
 #: a line is counted under the first that matches. Under `per_customer` return rates, a return
 #: line (nothing ordered, units returned) is used, not excluded.
+#: The version of the feature definitions below: a saved model records it, and scoring refuses a
+#: model whose features were defined otherwise. Raise it with any change to what a feature means.
+FEATURES_VERSION = 1
+
 NO_CUSTOMER_ID = "no_customer_id"
 NOT_ORDERED = "ordered_item_quantity_not_positive"
 LINE_RULES = (NO_CUSTOMER_ID, NOT_ORDERED)

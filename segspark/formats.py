@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from segspark.config import read_toml
+from segspark.config import PROJECT_ROOT, read_toml
 from segspark.errors import UsageError
 from segspark.features import PER_CUSTOMER, PER_ORDER
 from segspark.ingest import QUARANTINE_COLUMNS
@@ -39,6 +39,7 @@ CANONICAL_TYPES = {
     "total_sales": T.DoubleType(),
 }
 RETURN_RATES = (PER_ORDER, PER_CUSTOMER)
+BUILT_IN_FORMATS = PROJECT_ROOT / "conf" / "formats"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class SourceFormat:
     canonical: dict[str, str]
     rules: tuple[tuple[str, str], ...]
     return_rate: str
+    delimiter: str = ","
 
     @property
     def rule_names(self) -> tuple[str, ...]:
@@ -64,8 +66,32 @@ def _require(table: dict, key: str, where: str):
     return table[key]
 
 
+#: What a format file may hold, by table; anything else is a typo and is refused, naming it.
+FORMAT_KEYS = {
+    "parsing": ("date_format", "timestamp_format", "required", "delimiter"),
+    "features": ("return_rate",),
+    "canonical": tuple(CANONICAL_TYPES),
+}
+FORMAT_TABLES = ("description", "columns", "parsing", "canonical", "rules", "features")
+
+
+def _check_keys(data: dict, where: str) -> None:
+    for table in data:
+        if table not in FORMAT_TABLES:
+            raise UsageError(f"{where}: unknown table or key {table!r}; known: {', '.join(FORMAT_TABLES)}")
+    for table, known in FORMAT_KEYS.items():
+        for key in data.get(table, {}):
+            if key not in known:
+                raise UsageError(f"{where}: unknown key {key!r} in [{table}]; known: {', '.join(known)}")
+    for rule in data.get("rules", []):
+        for key in rule:
+            if key not in ("name", "when"):
+                raise UsageError(f"{where}: unknown key {key!r} in a [[rules]] entry; known: name, when")
+
+
 def parse_format(data: dict, where: str, name: str) -> SourceFormat:
     """A SourceFormat from a format file's contents; every mistake names the file and key."""
+    _check_keys(data, where)
     columns = _require(data, "columns", where)
     unknown = {column: kind for column, kind in columns.items() if kind not in TYPES}
     if unknown:
@@ -82,6 +108,9 @@ def parse_format(data: dict, where: str, name: str) -> SourceFormat:
     if missing:
         raise UsageError(f"{where}: [canonical] has no expression for {missing[0]!r}")
     rules = tuple((_require(rule, "name", where), _require(rule, "when", where)) for rule in data.get("rules", []))
+    delimiter = parsing.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in ('"', "\n", "\r"):
+        raise UsageError(f"{where}: [parsing] delimiter {delimiter!r}: give one character, e.g. ';' or '\\t'")
     return_rate = data.get("features", {}).get("return_rate", PER_ORDER)
     if return_rate not in RETURN_RATES:
         raise UsageError(f"{where}: return_rate {return_rate!r}; use one of {', '.join(RETURN_RATES)}")
@@ -95,10 +124,11 @@ def parse_format(data: dict, where: str, name: str) -> SourceFormat:
         canonical={column: canonical[column] for column in CANONICAL_TYPES},
         rules=rules,
         return_rate=return_rate,
+        delimiter=delimiter,
     )
 
 
-def load_format(name_or_path: str, formats_dir: Path) -> SourceFormat:
+def load_format(name_or_path: str, formats_dir: Path = BUILT_IN_FORMATS) -> SourceFormat:
     """A built-in format by name (conf/formats/<name>.toml) or a user's format file by path."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
@@ -110,13 +140,51 @@ def load_format(name_or_path: str, formats_dir: Path) -> SourceFormat:
     return parse_format(data, str(path), path.stem)
 
 
+#: Canonical columns every line needs a value in (customer_id has its own exclusion rule, and a
+#: line without a product_type orders no type).
+NEEDED_CANONICAL = ("order_id", "ordered_item_quantity", "returned_item_quantity", "total_sales")
+POSITIVE_RETURNS = "positive_returned_item_quantity"
+
+
+def canonical_problems(source_format: SourceFormat) -> list[tuple[Column, str, Column]]:
+    """(condition, rule, reason) for canonical values the features cannot use, in the order they apply.
+
+    Over the canonical columns: a needed value the format's expression leaves empty (a mapping
+    whose quantity or sales does not parse), and a positive returned quantity (returns are
+    negative in every export; a spreadsheet edit can flip one, and its return rate would be below
+    -1, where log1p has no value).
+    """
+    problems = [
+        (
+            F.col(column).isNull(),
+            f"unmapped_{column}",
+            F.lit(f"[canonical] {column} = {source_format.canonical[column]!r} gives no value for this line"),
+        )
+        for column in NEEDED_CANONICAL
+    ]
+    returned = F.col("returned_item_quantity")
+    problems.append(
+        (
+            returned > 0,
+            POSITIVE_RETURNS,
+            F.concat(F.lit("returned_item_quantity is "), returned.cast("string"), F.lit(": returns are negative or 0")),
+        )
+    )
+    return problems
+
+
+def built_in(name: str) -> SourceFormat:
+    """A format of conf/formats/ by name ("shopify" is the export the generator writes)."""
+    return load_format(name, BUILT_IN_FORMATS)
+
+
 def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
     """Canonical order lines from typed export lines, with `format_rule`: the first of the
-    format's rules that holds (null where none does, and for quarantined lines)."""
-    rule = F.lit(None).cast("string")
-    for name, condition in reversed(source_format.rules):
-        rule = F.when(F.expr(condition), F.lit(name)).otherwise(rule)
-    is_quarantined = F.col("quarantine_rule").isNotNull()
+    format's rules that holds (null where none does, and for quarantined lines).
+
+    A line whose canonical values cannot be used (`canonical_problems`) is quarantined like a line
+    that did not parse; its raw_line is its typed fields joined back with commas.
+    """
     # try_cast: under ANSI SQL a value that does not fit is a null (then a rule or quarantine
     # matter), never a failed job.
     canonical = [
@@ -124,8 +192,23 @@ def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
         for column, expression in source_format.canonical.items()
         for kind in [CANONICAL_TYPES[column]]
     ]
-    return typed.select(
-        *canonical,
-        F.when(is_quarantined, F.lit(None).cast("string")).otherwise(rule).alias("format_rule"),
-        *QUARANTINE_COLUMNS,
+    format_rule = F.lit(None).cast("string")
+    for name, condition in reversed(source_format.rules):
+        format_rule = F.when(F.expr(condition), F.lit(name)).otherwise(format_rule)
+    export = [F.col(name).alias(f"_export_{name}") for name in source_format.schema.fieldNames()]
+    mapped = typed.select(*canonical, format_rule.alias("format_rule"), *export, *QUARANTINE_COLUMNS)
+    fields = [F.coalesce(F.col(f"_export_{name}").cast("string"), F.lit("")) for name in source_format.schema.fieldNames()]
+
+    rule, reason = F.lit(None).cast("string"), F.lit(None).cast("string")
+    for condition, name, text in reversed(canonical_problems(source_format)):  # the first listed wins
+        rule = F.when(condition, F.lit(name)).otherwise(rule)
+        reason = F.when(condition, text).otherwise(reason)
+    quarantine_rule = F.coalesce(F.col("quarantine_rule"), rule)
+    return mapped.select(
+        *CANONICAL_TYPES,
+        F.when(quarantine_rule.isNull(), F.col("format_rule")).alias("format_rule"),
+        F.when(quarantine_rule.isNotNull(), F.col("source_file")).alias("source_file"),
+        quarantine_rule.alias("quarantine_rule"),
+        F.coalesce(F.col("quarantine_reason"), reason).alias("quarantine_reason"),
+        F.coalesce(F.col("raw_line"), F.when(rule.isNotNull(), F.concat_ws(",", *fields))).alias("raw_line"),
     )

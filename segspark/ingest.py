@@ -53,15 +53,35 @@ def raw_csv_schema(schema: T.StructType) -> T.StructType:
     return T.StructType(fields + [T.StructField(CORRUPT_RECORD_COLUMN, T.StringType())])
 
 
-def check_csv_header(header_line: str | None, schema: T.StructType, source: str) -> None:
-    """Refuse a file whose header is not the schema's columns in order, naming the column."""
+#: Delimiters an export may use instead of the format's, by the name a message gives them.
+_DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def check_csv_header(header_line: str | None, schema: T.StructType, source: str, delimiter: str = ",") -> None:
+    """Refuse a file whose header is not the schema's columns in order, naming the column.
+
+    A header that reads as one long field was written with another delimiter (a spreadsheet in a
+    locale whose decimal mark is a comma saves with semicolons): the message says which one it
+    seems to be and how to read it.
+    """
     if header_line is None:
         return  # an empty file holds no lines; Spark skips it and so do the counts
-    header = next(csv.reader([header_line.lstrip("\ufeff")]), [])
+    header_line = header_line.lstrip("\ufeff")
+    header = next(csv.reader([header_line], delimiter=delimiter), [])
     header = [name.strip() for name in header]
     expected = schema.fieldNames()
     if header == expected:
         return
+    if len(header) == 1 and len(expected) > 1:
+        seen = {mark: header_line.count(mark) for mark in _DELIMITERS if mark != delimiter}
+        mark, count = max(seen.items(), key=lambda item: item[1])
+        if count:
+            raise InputError(
+                f"{source}: bad header: it reads as one column with {_DELIMITERS.get(delimiter, repr(delimiter))} "
+                f"between columns, but the file seems to use {_DELIMITERS[mark]} ({count} in the header: "
+                f"{header_line!r}); read it with a format file whose [parsing] has delimiter = {_toml(mark)} "
+                "(copy conf/formats/shopify.toml) passed to --format"
+            )
     missing = [name for name in expected if name not in header]
     unexpected = [name for name in header if name not in expected]
     if missing:
@@ -77,6 +97,11 @@ def check_csv_header(header_line: str | None, schema: T.StructType, source: str)
             "there; columns must be in the export's order"
         )
     raise InputError(f"{source}: bad header: {detail}")
+
+
+def _toml(text: str) -> str:
+    """A one-character TOML string ("\\t" for a tab)."""
+    return '"\\t"' if text == "\t" else f'"{text}"'
 
 
 def check_source_columns(source_schema: T.StructType, schema: T.StructType, source: str) -> None:
@@ -105,6 +130,10 @@ def _typed(value: Column, target: T.DataType, date_format: str, timestamp_format
         return F.try_to_timestamp(value, F.lit(timestamp_format))
     if isinstance(target, T.DoubleType):
         return _bounded(value.try_cast(target))
+    if isinstance(target, T.LongType):
+        # a whole number with a zero fraction (1000037.0: how spreadsheets save ids) is that number
+        zero_fraction = F.regexp_extract(value, r"^([+-]?[0-9]+)\.0*$", 1)
+        return F.coalesce(value.try_cast(target), F.nullif(zero_fraction, F.lit("")).try_cast(target))
     return value.try_cast(target)
 
 
@@ -131,64 +160,67 @@ def conform_to_schema(
     source_types = {field.name: field.dataType for field in source.schema.fields}
     has_corrupt_column = CORRUPT_RECORD_COLUMN in source_types
 
-    typed_columns = []
-    problems: list[tuple[Column, Column, Column]] = []  # (condition, rule, reason)
-    if has_corrupt_column:
-        wrong_width = F.col(CORRUPT_RECORD_COLUMN).isNotNull()
-        problems.append(
-            (
-                wrong_width,
-                F.lit("wrong_field_count"),
-                F.lit(f"wrong number of fields (expected {len(schema.fields)})"),
-            )
-        )
+    # 1. Each value as given (a blank is no value) and typed, each computed once.
+    given, typed = {}, {}
     for field in schema.fields:
-        from_string = isinstance(source_types[field.name], T.StringType)
-        if from_string:
-            trim = not isinstance(field.dataType, T.StringType)
-            raw = _blank_to_null(F.col(field.name), trim=trim)
-            typed = _typed(raw, field.dataType, date_format, timestamp_format)
+        if isinstance(source_types[field.name], T.StringType):
+            given[field.name] = _blank_to_null(F.col(field.name), trim=not isinstance(field.dataType, T.StringType))
+            typed[field.name] = _typed(F.col(_given(field.name)), field.dataType, date_format, timestamp_format)
         else:
-            raw = F.col(field.name)
-            typed = raw.cast(field.dataType)  # a widening checked by check_source_columns
+            given[field.name] = F.col(field.name)
+            typed[field.name] = F.col(_given(field.name)).cast(field.dataType)  # a widening (check_source_columns)
             if isinstance(field.dataType, T.DoubleType):
-                typed = _bounded(typed)
-        typed_columns.append(typed.alias(field.name))
-        checked = from_string or isinstance(field.dataType, T.DoubleType)
+                typed[field.name] = _bounded(typed[field.name])
+    corrupt = [F.col(CORRUPT_RECORD_COLUMN)] if has_corrupt_column else []
+    values = source.select(
+        *[value.alias(_given(name)) for name, value in given.items()], *corrupt, F.col(SOURCE_FILE_COLUMN)
+    ).select("*", *[value.alias(name) for name, value in typed.items()])
+
+    # 2. The first problem of each line, as its position in `problems` (null for a good line).
+    problems: list[tuple[Column, str, Column]] = []  # (condition, rule, reason)
+    if has_corrupt_column:
+        wrong_width = F.lit(f"wrong number of fields (expected {len(schema.fields)})")
+        problems.append((F.col(CORRUPT_RECORD_COLUMN).isNotNull(), "wrong_field_count", wrong_width))
+    for field in schema.fields:
+        value = F.col(_given(field.name))
+        checked = isinstance(source_types[field.name], T.StringType) or isinstance(field.dataType, T.DoubleType)
         if checked and not isinstance(field.dataType, T.StringType):
-            unparsable = raw.isNotNull() & typed.isNull()
-            problems.append(
-                (
-                    unparsable,
-                    F.lit(f"bad_{field.name}"),
-                    F.concat(
-                        F.lit(f"{field.name} is not {_KIND[type(field.dataType)]}: '"),
-                        F.substring(raw.cast("string"), 1, 100),
-                        F.lit("'"),
-                    ),
-                )
+            text = F.concat(
+                F.lit(f"{field.name} is not {_KIND[type(field.dataType)]}: '"),
+                F.substring(value.cast("string"), 1, 100),
+                F.lit("'"),
             )
+            problems.append((value.isNotNull() & F.col(field.name).isNull(), f"bad_{field.name}", text))
         if field.name in required:
-            problems.append(
-                (raw.isNull(), F.lit(f"missing_{field.name}"), F.lit(f"no value in {field.name}"))
-            )
+            problems.append((value.isNull(), f"missing_{field.name}", F.lit(f"no value in {field.name}")))
+    first_problem = F.lit(None).cast("int")
+    if problems:
+        first_problem = F.when(problems[0][0], F.lit(0))
+        for position, (condition, _, _) in enumerate(problems[1:], start=1):
+            first_problem = first_problem.when(condition, F.lit(position))
+    marked = values.withColumn("_problem", first_problem)
 
-    rule = F.lit(None).cast("string")
-    reason = F.lit(None).cast("string")
-    for condition, rule_name, text in reversed(problems):  # the first problem listed wins
-        rule = F.when(condition, rule_name).otherwise(rule)
-        reason = F.when(condition, text).otherwise(reason)
-
-    # For a line of the right width the fields are joined back (a missing value stays an empty field).
-    joined = F.concat_ws(",", *[F.coalesce(F.col(f.name).cast("string"), F.lit("")) for f in schema.fields])
+    # 3. The rule and reason of that problem, and the line as read for a quarantined one (for a
+    # line of the right width, its fields joined back; a missing value stays an empty field).
+    problem = F.col("_problem")
+    rule, reason = F.lit(None).cast("string"), F.lit(None).cast("string")
+    if problems:
+        rule, reason = F.when(problem == 0, F.lit(problems[0][1])), F.when(problem == 0, problems[0][2])
+        for position, (_, name, text) in enumerate(problems[1:], start=1):
+            rule, reason = rule.when(problem == position, F.lit(name)), reason.when(problem == position, text)
+    joined = F.concat_ws(",", *[F.coalesce(F.col(_given(f.name)).cast("string"), F.lit("")) for f in schema.fields])
     raw_line = F.coalesce(F.col(CORRUPT_RECORD_COLUMN), joined) if has_corrupt_column else joined
-    return source.select(
-        *typed_columns,
+    return marked.select(
+        *[F.col(f.name) for f in schema.fields],
         F.col(SOURCE_FILE_COLUMN),
         rule.alias("quarantine_rule"),
         reason.alias("quarantine_reason"),
-        F.when(rule.isNotNull(), raw_line).alias("raw_line"),
+        F.when(problem.isNotNull(), raw_line).alias("raw_line"),
     )
+
+
+def _given(name: str) -> str:
+    return f"_given_{name}"
 
 
 def require_lines(lines_in: int, source: str) -> None:

@@ -6,20 +6,24 @@ every job reads and publishes the same way; the jobs call it, the pure modules n
 
 from __future__ import annotations
 
+import functools
+import glob
 import json
 import os
 import posixpath
 import shutil
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from segspark.errors import InputError, UsageError
+from segspark.formats import SourceFormat
 from segspark.ingest import (
     CORRUPT_RECORD_COLUMN,
     SOURCE_FILE_COLUMN,
@@ -28,6 +32,9 @@ from segspark.ingest import (
     conform_to_schema,
     raw_csv_schema,
 )
+
+#: Object stores: a file is written whole or not at all, and a rename is a copy.
+OBJECT_STORES = ("s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss", "cos", "cosn", "obs")
 
 #: Files with these endings are read as Parquet; anything else as CSV (gzip and other Hadoop
 #: codecs are decompressed by their ending, e.g. orders.csv.gz).
@@ -43,17 +50,69 @@ def local_path(path: str) -> str:
     return urlparse(path).path if path.startswith("file:") else path
 
 
-def check_output_location(input_path: str, output_dir: str) -> None:
-    """Refuse, before any Spark work, an output that could delete or mix with the input."""
+@dataclass(frozen=True)
+class Location:
+    """A path as a filesystem sees it: scheme, authority ('' for the default) and a normalised absolute path."""
+
+    scheme: str
+    authority: str
+    path: str
+
+    @classmethod
+    def of(cls, path: str) -> "Location":
+        parsed = urlparse(path)
+        if parsed.scheme in ("", "file"):
+            return cls("file", "", posixpath.normpath(os.path.abspath(local_path(path))))
+        return cls(parsed.scheme.lower(), parsed.netloc, posixpath.normpath("/" + parsed.path.lstrip("/")))
+
+    def contains(self, other: "Location") -> bool:
+        """True when `other` is this location or inside it (an empty authority may be any)."""
+        same_filesystem = self.scheme == other.scheme and (
+            self.authority == other.authority or not self.authority or not other.authority
+        )
+        return same_filesystem and (other.path == self.path or other.path.startswith(self.path.rstrip("/") + "/"))
+
+
+def _glob_free(path: str) -> str:
+    """The part of an input path before its first glob character: the folder a glob reads under."""
+    cut = min((path.find(mark) for mark in "*?[{" if mark in path), default=len(path))
+    return path[:cut] if cut == len(path) else path[: path.rfind("/", 0, cut) + 1] or "."
+
+
+def check_output_location(input_path: str, output_dir: str, qualify: Callable[[str], str] = lambda path: path) -> None:
+    """Refuse an output that could delete or mix with the input: equal to it, inside it, a
+    filesystem's root, or a path with '..'. Local paths and URIs of any scheme alike; `qualify`
+    (Hadoop's FileSystem.makeQualified, once Spark is up) resolves paths relative to the
+    default filesystem, so `/in` and `hdfs://namenode/in` are the same place."""
     if ".." in output_dir.replace("\\", "/").split("/"):
         raise UsageError(f"--output {output_dir!r} contains '..'; give a plain path")
-    out = posixpath.normpath(os.path.abspath(local_path(output_dir))) if is_local(output_dir) else output_dir
-    if out == "/":
-        raise UsageError("--output is '/'; give a folder of its own")
-    if is_local(input_path) and is_local(output_dir):
-        source = posixpath.normpath(os.path.abspath(local_path(input_path.split("*")[0])))
-        if out == source or out.startswith(source.rstrip("/") + "/"):
-            raise UsageError(f"--output {output_dir!r} is inside --input {input_path!r}; choose another folder")
+    out = Location.of(qualify(output_dir))
+    if out.path == "/":
+        raise UsageError(f"--output {output_dir!r} is the root of its filesystem; give a folder of its own")
+    if Location.of(qualify(_glob_free(input_path))).contains(out):
+        raise UsageError(f"--output {output_dir!r} is inside --input {input_path!r}; choose another folder")
+
+
+def qualified(spark: SparkSession, path: str) -> str:
+    """`path` as Hadoop's FileSystem qualifies it (scheme and authority of the default filesystem
+    for a bare path); the path as given where its filesystem cannot be reached from here."""
+    jvm = spark.sparkContext._jvm
+    try:
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        filesystem = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        return str(filesystem.makeQualified(hadoop_path).toString())
+    except Exception:  # noqa: BLE001 - e.g. hdfs:/// without a namenode: compare as written
+        return path
+
+
+def check_input_exists(path: str) -> None:
+    """Refuse, before Spark starts, a local input path or glob that names nothing (others: at listing)."""
+    if not is_local(path):
+        return
+    target = local_path(path)
+    found = glob.glob(target) if any(mark in target for mark in "*?[") else os.path.exists(target)
+    if not found:
+        raise InputError(f"{path}: input not found")
 
 
 def list_input_files(spark: SparkSession, path: str) -> list[str]:
@@ -83,14 +142,7 @@ def read_first_line(spark: SparkSession, file: str) -> str | None:
         reader.close()
 
 
-def read_order_lines(
-    spark: SparkSession,
-    path: str,
-    schema: T.StructType,
-    required: tuple[str, ...],
-    date_format: str,
-    timestamp_format: str = "yyyy-MM-dd HH:mm:ss",
-) -> DataFrame:
+def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat) -> DataFrame:
     """Order lines from CSV or Parquet, typed, each with `source_file` and quarantine columns.
 
     Persist the result before counting quarantined lines: Spark refuses (or, pruned, miscounts)
@@ -104,27 +156,50 @@ def read_order_lines(
         other = next(f for f in files if not f.endswith(PARQUET_ENDINGS))
         raise InputError(f"{path}: mixes Parquet and other files ({other}); give one kind")
     if parquet:
-        source = spark.read.parquet(*files)
-        check_source_columns(source.schema, schema, path)
-    else:
-        for file in files:
-            check_csv_header(read_first_line(spark, file), schema, file)
-        # With column pruning Spark parses only the columns a query needs and then cannot see a
-        # line of the wrong width; every count of ours must see it, so parse whole lines.
-        spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
-        source = (
-            spark.read.schema(raw_csv_schema(schema))
-            .options(
-                header=True,
-                enforceSchema=False,  # a second guard: Spark re-checks every file's header
-                mode="PERMISSIVE",
-                columnNameOfCorruptRecord=CORRUPT_RECORD_COLUMN,
-                escape='"',  # RFC 4180: a quote inside a quoted field is doubled, as exports do
-            )
-            .csv(files)
+        return _read_parquet(spark, files, source_format)
+    schema = source_format.schema
+    for file in files:
+        check_csv_header(read_first_line(spark, file), schema, file, source_format.delimiter)
+    # With column pruning Spark parses only the columns a query needs and then cannot see a
+    # line of the wrong width; every count of ours must see it, so parse whole lines.
+    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
+    source = (
+        spark.read.schema(raw_csv_schema(schema))
+        .options(
+            header=True,
+            sep=source_format.delimiter,
+            enforceSchema=False,  # a second guard: Spark re-checks every file's header
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT_RECORD_COLUMN,
+            escape='"',  # RFC 4180: a quote inside a quoted field is doubled, as exports do
         )
+        .csv(files)
+    )
+    return _conformed(source, source_format)
+
+
+def _conformed(source: DataFrame, source_format: SourceFormat) -> DataFrame:
     source = source.withColumn(SOURCE_FILE_COLUMN, F.col("_metadata.file_path"))
-    return conform_to_schema(source, schema, required, date_format, timestamp_format)
+    return conform_to_schema(
+        source, source_format.schema, source_format.required, source_format.date_format, source_format.timestamp_format
+    )
+
+
+def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFormat) -> DataFrame:
+    """Parquet files checked one by one (their own footer, on the driver), read in groups of one schema.
+
+    Spark reads a set of Parquet files with the schema of one of them: a file without a column
+    would read as nulls, and one with another type would fail mid-job. Each file's columns are
+    checked against the format, naming the file; files that share a schema are typed together,
+    and the groups are stacked.
+    """
+    groups: dict[str, list[str]] = {}
+    for file in files:
+        file_schema = spark.read.parquet(file).schema
+        check_source_columns(file_schema, source_format.schema, file)
+        groups.setdefault(file_schema.json(), []).append(file)
+    frames = [_conformed(spark.read.parquet(*group), source_format) for group in groups.values()]
+    return functools.reduce(DataFrame.unionByName, frames)
 
 
 def new_run_id() -> str:
@@ -133,7 +208,14 @@ def new_run_id() -> str:
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write a small text file so it appears whole or not at all (temporary name, then rename)."""
+    """Write a small text file so that it appears whole or not at all, replacing any file there.
+
+    Local: a temporary name, then os.replace (atomic). Object stores (S3, GCS, Azure, ...: no
+    atomic rename, a rename is a copy) write the file in place, since a new object replaces the
+    old one whole when its upload completes. Other Hadoop filesystems: a temporary name, then
+    FileContext's rename with OVERWRITE, which HDFS does in one step. Either way a reader sees the
+    old file or the new one, never none: the pointer LATEST relies on it.
+    """
     if is_local(path):
         target = local_path(path)
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
@@ -145,15 +227,30 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     jvm = spark.sparkContext._jvm
     hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     target = jvm.org.apache.hadoop.fs.Path(path)
+    filesystem = target.getFileSystem(hadoop_conf)
+    data = bytearray(text.encode("utf-8"))
+    if urlparse(path).scheme.lower() in OBJECT_STORES:
+        _write_bytes(filesystem, target, data)
+        return
     temporary = jvm.org.apache.hadoop.fs.Path(f"{path}.tmp-{uuid.uuid4().hex[:8]}")
-    fs = target.getFileSystem(hadoop_conf)
-    stream = fs.create(temporary, True)
-    stream.write(bytearray(text.encode("utf-8")))
-    stream.close()
-    # Hadoop's rename does not replace; on object stores neither step is atomic anyway.
-    fs.delete(target, False)
-    if not fs.rename(temporary, target):
-        raise OSError(f"could not publish {path}")
+    _write_bytes(filesystem, temporary, data)
+    overwrite = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
+    overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
+    _rename_over(jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), hadoop_conf), temporary, target,
+                 overwrite)  # fmt: skip
+
+
+def _write_bytes(filesystem, path, data: bytearray) -> None:
+    stream = filesystem.create(path, True)
+    try:
+        stream.write(data)
+    finally:
+        stream.close()
+
+
+def _rename_over(file_context, temporary, target, overwrite) -> None:
+    """The one step that replaces `target` (a seam the tests use to stop a publish just before it)."""
+    file_context.rename(temporary, target, overwrite)
 
 
 def write_json(spark: SparkSession, path: str, payload: dict) -> None:
@@ -206,11 +303,30 @@ def write_order_lines(lines: DataFrame, path: str, file_format: str) -> None:
 
 
 def read_text(spark: SparkSession, path: str) -> str:
-    """A small text file (a pointer, a metadata file) from a local or Hadoop path."""
+    """A small text file (a pointer, a metadata file) from a local or Hadoop path (no Spark job)."""
     if is_local(path):
         with open(local_path(path), encoding="utf-8") as handle:
             return handle.read()
-    return "\n".join(row["value"] for row in spark.read.text(path).collect())
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    stream = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(hadoop_path)
+    try:
+        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream)).decode("utf-8")
+    finally:
+        stream.close()
+
+
+def list_names(spark: SparkSession, folder: str) -> list[str]:
+    """The names of the entries of a folder (none if it does not exist), sorted."""
+    if is_local(folder):
+        target = local_path(folder)
+        return sorted(os.listdir(target)) if os.path.isdir(target) else []
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
+    filesystem = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not filesystem.exists(hadoop_path):
+        return []
+    return sorted(str(status.getPath().getName()) for status in filesystem.listStatus(hadoop_path))
 
 
 MODEL_METADATA = "segspark-model.json"
@@ -228,15 +344,28 @@ def write_model_metadata(spark: SparkSession, path: str, metadata: dict) -> None
 
 
 def resolve_model_dir(spark: SparkSession, path: str) -> str:
-    """A model folder from itself, a run folder (…/model) or an output folder (LATEST's run)."""
-    latest = posixpath.join(path.rstrip("/"), "LATEST")
-    if path_exists(spark, latest):
-        path = run_path(path, read_text(spark, latest).strip())
-    if path_exists(spark, posixpath.join(path.rstrip("/"), "model", MODEL_METADATA)):
-        path = posixpath.join(path.rstrip("/"), "model")
-    if not path_exists(spark, posixpath.join(path.rstrip("/"), MODEL_METADATA)):
-        raise InputError(f"{path}: no segspark model here (expected {MODEL_METADATA})")
-    return path
+    """A model folder from itself, a run folder (…/model) or an output folder: its LATEST run, or,
+    where LATEST names a run without a model, the newest run that has one."""
+    base = path.rstrip("/")
+    for candidate in (base, posixpath.join(base, "model")):
+        if path_exists(spark, posixpath.join(candidate, MODEL_METADATA)):
+            return candidate
+    runs = list_names(spark, posixpath.join(base, "runs"))
+    latest = posixpath.join(base, "LATEST")
+    current = read_text(spark, latest).strip() if path_exists(spark, latest) else None
+    for run_id in ([current] if current else []) + runs[::-1]:  # run ids sort by start time
+        model_dir = run_path(base, run_id, "model")
+        if path_exists(spark, posixpath.join(model_dir, MODEL_METADATA)):
+            return model_dir
+    raise InputError(f"{path}: no segspark model here (expected {MODEL_METADATA}, or runs with one)")
+
+
+def training_output(model_dir: str) -> str | None:
+    """The output folder a model was published in (…/runs/<run_id>/model), if it was."""
+    parts = model_dir.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-1] == "model" and parts[-3] == "runs":
+        return "/".join(parts[:-3]) or "/"
+    return None
 
 
 def load_model(spark: SparkSession, path: str):

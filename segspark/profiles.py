@@ -19,6 +19,8 @@ PROFILE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 ALL_SEGMENTS = -1  # the segment value of the overall rows in `feature_quantiles`
 RAW_CLIP_QUANTILE = 0.99  # raw features are binned up to this quantile; the rest go in the last bin
 _RAW_LEVELS = (*PROFILE_QUANTILES, RAW_CLIP_QUANTILE)
+#: percentile_approx's accuracy: a quantile's rank is off by at most 1 / accuracy of the customers.
+QUANTILE_ACCURACY = 10_000
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,8 @@ def profile(measured: DataFrame, group: str) -> Profiles:
     aggregates = [
         F.count(F.lit(1)).alias("customers"),
         F.avg("total_spending").alias("mean_spending"),
-        F.percentile_approx(DISTANCE, list(DISTANCE_QUANTILES), 10_000).alias(DISTANCE),
-        *[F.percentile_approx(name, list(_RAW_LEVELS), 10_000).alias(name) for name in FEATURE_COLUMNS],
+        F.percentile_approx(DISTANCE, list(DISTANCE_QUANTILES), QUANTILE_ACCURACY).alias(DISTANCE),
+        *[F.percentile_approx(name, list(_RAW_LEVELS), QUANTILE_ACCURACY).alias(name) for name in FEATURE_COLUMNS],
         *[F.min(name).alias(f"min_{name}") for name in (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)],
         *[F.max(name).alias(f"max_{name}") for name in LOG_FEATURE_COLUMNS],
     ]
@@ -139,9 +141,15 @@ def scatter_sample(segmented: DataFrame, sizes: dict[int, int], per_segment: int
 
 def top_product_types(usable_lines: DataFrame, segmented: DataFrame, per_segment: int = 3) -> pd.DataFrame:
     """segment, product_type, customers: the product types most customers of a segment ordered."""
-    buyers = usable_lines.where(F.col("product_type").isNotNull()).select("customer_id", "product_type").distinct()
+    # Both sides hashed by customer once: the distinct pairs and the join then need no other shuffle.
+    buyers = (
+        usable_lines.where(F.col("product_type").isNotNull())
+        .select("customer_id", "product_type")
+        .repartition("customer_id")
+        .distinct()
+    )
     counted = (
-        buyers.join(segmented.select("customer_id", SEGMENT), "customer_id")
+        buyers.join(segmented.select("customer_id", SEGMENT).repartition("customer_id"), "customer_id", "inner")
         .groupBy(SEGMENT, "product_type")
         .agg(F.count(F.lit(1)).alias("customers"))
     )

@@ -16,7 +16,6 @@ from segspark.model import KMeansSettings, TrainingSet, expm1_centre
 from segspark.naming import SegmentName
 from segspark.profiles import Profiles
 from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
-from segspark.segments import DISTANCE_QUANTILES
 
 RETURN_RATE_DEFINITIONS = {
     PER_ORDER: "per order -sum(returned units) / sum(ordered units), averaged over the customer's orders",
@@ -24,7 +23,6 @@ RETURN_RATE_DEFINITIONS = {
 }
 
 SUMMARY_FORMAT_VERSION = 1
-MODEL_FORMAT_VERSION = 1
 
 
 class Phases:
@@ -129,23 +127,6 @@ def model_summary(
             for s, centre in enumerate(segment_centres)
         ],
         "segments": {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names},
-    }
-
-
-def model_metadata(run_id: str, model: dict[str, Any], numbering: dict[int, int], segment_profiles: Profiles) -> dict:
-    """segspark-model.json: what scoring needs beside the PipelineModel (segments, centres, distances)."""
-    return {
-        "format_version": MODEL_FORMAT_VERSION,
-        "k": model["k"],
-        "feature_columns": list(FEATURE_COLUMNS),
-        "log_feature_columns": list(LOG_FEATURE_COLUMNS),
-        "segment_of_cluster": {str(c): s for c, s in sorted(numbering.items())},
-        "centres": model["centres"],
-        "distance_quantiles": {
-            "levels": list(DISTANCE_QUANTILES),
-            "by_segment": {str(s): q for s, q in sorted(segment_profiles.distance_quantiles.items())},
-        },
-        "trained_on_run": run_id,
     }
 
 

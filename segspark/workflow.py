@@ -15,12 +15,10 @@ from pyspark.sql import functions as F
 from segspark import accounting, features, formats
 from segspark import io as segio
 from segspark.accounting import LineCounts
-from segspark.config import PROJECT_ROOT
+from segspark.errors import QualityError
 from segspark.formats import SourceFormat
 from segspark.ingest import QUARANTINE_COLUMNS, require_lines
 from segspark.parallel import concurrently
-
-FORMATS_DIR = PROJECT_ROOT / "conf" / "formats"
 
 
 @dataclass
@@ -30,6 +28,7 @@ class AccountedCustomers:
     customers: DataFrame
     counts: LineCounts
     usable_lines: DataFrame
+    quarantined_lines: DataFrame
     _persisted: tuple[DataFrame, ...]
 
     def release(self) -> None:
@@ -39,7 +38,7 @@ class AccountedCustomers:
 
 def load_source_format(name_or_path: str) -> SourceFormat:
     """A built-in format (conf/formats/<name>.toml) or a user's format file."""
-    return formats.load_format(name_or_path, FORMATS_DIR)
+    return formats.load_format(name_or_path)
 
 
 def accounted_customers(
@@ -48,14 +47,7 @@ def accounted_customers(
     """Read, quarantine and exclude lines, compute the features; counts reconcile or this raises."""
     # Canonical lines, each marked with the first quarantine or exclusion rule that applies.
     # Persisted once: the counts, the quarantine and the features all read it.
-    typed = segio.read_order_lines(
-        spark,
-        input_path,
-        source_format.schema,
-        source_format.required,
-        source_format.date_format,
-        source_format.timestamp_format,
-    )
+    typed = segio.read_order_lines(spark, input_path, source_format)
     lines = (
         formats.to_canonical(typed, source_format)
         .transform(lambda frame: features.mark_line_exclusions(frame, source_format.return_rate))
@@ -84,4 +76,35 @@ def accounted_customers(
         line_outcomes, customer_outcomes, features.line_rule_names(source_format.rule_names)
     )
     customers = all_customers.where(F.col("exclusion_rule").isNull()).transform(features.with_log_features)
-    return AccountedCustomers(customers, counts, lines.where(is_usable), (all_customers, lines))
+    return AccountedCustomers(
+        customers, counts, lines.where(is_usable), lines.where(is_quarantined), (all_customers, lines)
+    )
+
+
+def check_quality(accounted: AccountedCustomers, max_share: float, accepted: bool, quarantine_path: str) -> dict:
+    """The data-quality gate: summary.json's `quality`, or a QualityError when more than `max_share`
+    of the input lines were quarantined and the run was not told to accept it.
+
+    A common export quirk can quarantine half the lines and silently cost a sixth of the
+    customers; such a run stops before publishing and says which rule, how often, and an example.
+    """
+    counts = accounted.counts
+    share = counts.lines_quarantined / counts.lines_in if counts.lines_in else 0.0
+    quality = {"max_quarantined_share": max_share, "quarantined_share": round(share, 6), "accepted": False}
+    if share <= max_share:
+        return quality
+    if accepted:
+        return {**quality, "accepted": True}
+    rule, lines = max(counts.quarantined_by_rule.items(), key=lambda item: (item[1], item[0]))
+    example = (
+        accounted.quarantined_lines.where(F.col("quarantine_rule") == rule)
+        .select("source_file", "quarantine_reason", "raw_line")
+        .first()
+    )
+    raise QualityError(
+        f"{share:.1%} of the {counts.lines_in:,} input lines were quarantined, more than the {max_share:.0%} "
+        f"allowed ([quality] max_quarantined_share): most under {rule} ({lines:,} line{'s' * (lines != 1)}), e.g. "
+        f"{example['source_file'].rsplit('/', 1)[-1]}: {example['quarantine_reason']} "
+        f"(line: {example['raw_line'][:120]!r}). Nothing was published; the quarantined lines are in "
+        f"{quarantine_path}. Fix the export or its format file, or pass --accept-quarantine to publish anyway."
+    )

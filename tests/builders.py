@@ -7,7 +7,9 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from segspark.schemas import SHOPIFY_ORDER_LINES
+from segspark.formats import built_in
+
+SHOPIFY_ORDER_LINES = built_in("shopify").schema
 
 DEFAULTS = {
     "product_title": "Shirt - Style 1",

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from segspark import accounting, features
 from segspark.formats import load_format
 from segspark.summary import build_summary, format_summary
-from segspark.workflow import FORMATS_DIR
+from segspark.formats import BUILT_IN_FORMATS as FORMATS_DIR
 from tests.builders import order_lines
 
 

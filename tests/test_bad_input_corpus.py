@@ -40,6 +40,7 @@ class Case:
     quarantined: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)  # non-zero line exclusions expected
     customers: int | None = None
+    format_file: str | None = None  # a format file's TOML, read with --format instead of shopify
 
 
 def _parquet(frame: pd.DataFrame) -> Callable[[Path], None]:
@@ -109,6 +110,57 @@ CASES = [
     Case("a quoted field with a line break", {"a.csv": text(*GOOD, csv_line(customer_id=4, product_title='"two\nlines"'))},
          quarantined={"wrong_field_count": 1}, customers=4),
     Case("a missing input path", {}, error="input not found"),
+    # Spreadsheet round trips: ids saved as floats are read as the whole numbers they are; dates and
+    # amounts rewritten in a spreadsheet's own style are quarantined, naming the column and value.
+    Case("a spreadsheet saved ids and quantities with a zero fraction",
+         {"a.csv": text(*[line.replace(f",{c},{c * 10},", f",{c}.0,{c * 10}.0,") for c, line in zip((1, 2, 3), GOOD)])},
+         customers=3),
+    Case("a spreadsheet rewrote dates and amounts",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, day="2018-11-23"),
+                        csv_line(customer_id=4, order_id=41, total_sales='"1,234.50"'))},
+         quarantined={"bad_day": 1, "bad_total_sales": 1}, customers=3),
+    Case("a return whose sign was flipped by hand",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, returned_item_quantity=3))},
+         quarantined={"positive_returned_item_quantity": 1}, customers=3),
+    # Other locales: semicolons between columns (and decimal commas in amounts).
+    Case("semicolons between columns", {"a.csv": text(*[line.replace(",", ";") for line in GOOD],
+                                                      header=HEADER.replace(",", ";"))},
+         error='seems to use semicolons (16 in the header'),
+    Case("semicolons read with a format file, decimal commas quarantined",
+         {"a.csv": text(*[line.replace(",", ";") for line in GOOD],
+                        csv_line(customer_id=4, order_id=40, total_sales="12,50").replace(",", ";").replace("12;50", "12,50"),
+                        header=HEADER.replace(",", ";"))},
+         quarantined={"bad_total_sales": 1}, customers=3,
+         format_file=(workflow.formats.BUILT_IN_FORMATS / "shopify.toml").read_text().replace(
+             "[parsing]\n", '[parsing]\ndelimiter = ";"\n')),
+    # Encodings: text is read as UTF-8; a Latin-1 accent becomes U+FFFD in a product type, no number changes.
+    Case("a Latin-1 encoded file",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, product_type="Caf\xe9")).encode("latin-1")},
+         customers=4),
+    # Files cut off mid-write: the last line is short, or ends inside an open quote.
+    Case("a file cut off mid-line", {"a.csv": text(*GOOD)[:-1] + "\n" + GOOD[0][: len(GOOD[0]) // 2]},
+         quarantined={"wrong_field_count": 1}, customers=3),
+    Case("a file cut off inside a quoted field",
+         {"a.csv": text(*GOOD) + csv_line(customer_id=4, order_id=40).replace("Shirt - Style 1", '"Shirt - St')},
+         quarantined={"wrong_field_count": 1}, customers=3),
+    Case("a very long field", {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, product_title="x" * 1_000_000))},
+         customers=4),
+    # Parquet files are checked one by one: a file without a column is refused by name; files that
+    # disagree on a column's type are each typed, and their bad values quarantined.
+    Case("parquet files, one without customer_id",
+         {"a.parquet": _parquet(_typed_frame()), "b.parquet": _parquet(_typed_frame().drop(columns="customer_id"))},
+         error="b.parquet: missing column 'customer_id'"),
+    Case("parquet files whose ids are numbers in one and text in another",
+         {"a.parquet": _parquet(_typed_frame()),
+          "b.parquet": _parquet(_typed_frame(customer_id=["4", "5", "x"], order_id=[40, 50, 60]))},
+         quarantined={"bad_customer_id": 1}, customers=5),
+    # A user's mapping whose canonical expression gives no value: quarantined, not counted as used.
+    Case("a mapping that leaves a quantity empty",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, variant_title="one"))},
+         quarantined={"unmapped_ordered_item_quantity": 1}, customers=3,
+         format_file=(workflow.formats.BUILT_IN_FORMATS / "shopify.toml").read_text().replace(
+             'ordered_item_quantity = "ordered_item_quantity"',
+             'ordered_item_quantity = "CASE WHEN variant_title = \'M\' THEN ordered_item_quantity END"')),
 ]
 
 
@@ -127,16 +179,20 @@ def write_case(folder: Path, case: Case) -> Path:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_bad_input_ends_in_one_clear_error_or_counts_that_reconcile(spark, tmp_path, case):
-    assert len(CASES) >= 20
+    assert len(CASES) >= 35
     source = write_case(tmp_path / "input", case)
     quarantine = str(tmp_path / "quarantine")
+    source_format = SHOPIFY
+    if case.format_file is not None:
+        (tmp_path / "mine.toml").write_text(case.format_file)
+        source_format = workflow.load_source_format(str(tmp_path / "mine.toml"))
     if case.error is not None:
         with pytest.raises(InputError) as raised:
-            workflow.accounted_customers(spark, str(source), SHOPIFY, quarantine)
+            workflow.accounted_customers(spark, str(source), source_format, quarantine)
         message = str(raised.value)
         assert case.error in message and "\n" not in message and "Traceback" not in message
         return
-    accounted = workflow.accounted_customers(spark, str(source), SHOPIFY, quarantine)
+    accounted = workflow.accounted_customers(spark, str(source), source_format, quarantine)
     counts = accounted.counts
     assert counts.quarantined_by_rule == case.quarantined
     assert {rule: n for rule, n in counts.lines_excluded.items() if n} == case.excluded

@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from segspark import datagen, features
-from segspark.schemas import SHOPIFY_ORDER_LINES
+from tests.builders import SHOPIFY_ORDER_LINES
 
 
 @pytest.fixture(scope="module")

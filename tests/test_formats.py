@@ -11,18 +11,15 @@ from pyspark.sql import functions as F
 from segspark import features, formats
 from segspark import io as segio
 from segspark.errors import UsageError
-from segspark.schemas import FEATURE_INPUT_COLUMNS, SHOPIFY_ORDER_LINES
-from segspark.workflow import FORMATS_DIR
+from segspark.formats import BUILT_IN_FORMATS as FORMATS_DIR
+from tests.builders import SHOPIFY_ORDER_LINES
 from tests.conftest import ONLINE_RETAIL
 
 RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 
 
 def canonical_lines(spark, path, source_format):
-    typed = segio.read_order_lines(
-        spark, str(path), source_format.schema, source_format.required,
-        source_format.date_format, source_format.timestamp_format,
-    )
+    typed = segio.read_order_lines(spark, str(path), source_format)
     return formats.to_canonical(typed, source_format).transform(
         lambda frame: features.mark_line_exclusions(frame, source_format.return_rate)
     )
@@ -31,7 +28,8 @@ def canonical_lines(spark, path, source_format):
 def test_the_shopify_format_is_the_export_schema():
     shopify = formats.load_format("shopify", FORMATS_DIR)
     assert shopify.schema == SHOPIFY_ORDER_LINES
-    assert shopify.required == FEATURE_INPUT_COLUMNS
+    assert shopify.required == ("order_id", "total_sales", "returned_item_quantity", "ordered_item_quantity")
+    assert shopify.delimiter == ","
     assert (shopify.return_rate, shopify.rules) == ("per_order", ())
 
 

@@ -10,7 +10,7 @@ from pyspark.sql import types as T
 
 from segspark.errors import InputError
 from segspark.ingest import check_csv_header, check_source_columns, conform_to_schema, raw_csv_schema, require_lines
-from segspark.schemas import FEATURE_INPUT_COLUMNS, SHOPIFY_ORDER_LINES
+from tests.builders import SHOPIFY_ORDER_LINES
 
 NAMES = SHOPIFY_ORDER_LINES.fieldNames()
 SCHEMA = T.StructType(
@@ -56,6 +56,8 @@ def test_good_strings_become_typed_values(spark):
         (("7", "23/11/2018", None, "T", None), "missing_total_sales", "no value in total_sales"),
         (("7", "23/11/2018", "2.5", "T", "7,23/11/2018"), "wrong_field_count", "wrong number of fields (expected 4)"),
         (("1.5", "bad", None, "T", None), "bad_customer_id", "customer_id is not a whole number: '1.5'"),
+        (("7.01", "23/11/2018", "1", "T", None), "bad_customer_id", "customer_id is not a whole number: '7.01'"),
+        (("1e3", "23/11/2018", "1", "T", None), "bad_customer_id", "customer_id is not a whole number: '1e3'"),
     ],
 )
 def test_each_bad_line_is_quarantined_with_the_first_problem(spark, row, rule, reason):
@@ -64,9 +66,29 @@ def test_each_bad_line_is_quarantined_with_the_first_problem(spark, row, rule, r
     assert result["raw_line"] == (row[4] or ",".join("" if v is None else v.strip() for v in row[:4]))
 
 
+def test_a_whole_number_with_a_zero_fraction_is_that_number(spark):
+    """Spreadsheets save ids as 1000037.0: unambiguous, so read as 1000037 rather than quarantined."""
+    rows = [(value, "23/11/2018", "1", "T", None) for value in ("1000037.0", "-4.00", "+5.", "6")]
+    result = conform(raw(spark, *rows)).select("customer_id", "quarantine_rule").collect()
+    assert [(row[0], row[1]) for row in result] == [(1000037, None), (-4, None), (5, None), (6, None)]
+
+
 def test_a_missing_customer_id_is_not_a_quarantine_matter(spark):
     result = conform(raw(spark, (None, "23/11/2018", "1", "T", None))).first()
     assert result["quarantine_rule"] is None and result["customer_id"] is None
+
+
+@pytest.mark.parametrize(("mark", "name", "toml"), [(";", "semicolons", '";"'), ("\t", "tabs", '"\\t"'),
+                                                    ("|", "vertical bars", '"|"')])
+def test_a_header_in_another_delimiter_says_which_and_how_to_read_it(mark, name, toml):
+    header = mark.join(NAMES)
+    with pytest.raises(InputError) as raised:
+        check_csv_header(header, SHOPIFY_ORDER_LINES, "a.csv")
+    message = str(raised.value)
+    assert message.startswith("a.csv: bad header: it reads as one column with commas between columns")
+    assert f"seems to use {name} (16 in the header: {header!r})" in message
+    assert f"[parsing] has delimiter = {toml}" in message
+    check_csv_header(header, SHOPIFY_ORDER_LINES, "a.csv", delimiter=mark)  # read with that delimiter: fine
 
 
 def test_typed_sources_are_cast_without_reparsing(spark):
@@ -129,8 +151,3 @@ def test_no_lines_at_all_is_an_error_naming_the_input():
     require_lines(1, "x")
     with pytest.raises(InputError, match="orders/: no order lines"):
         require_lines(0, "orders/")
-
-
-def test_required_columns_are_the_feature_inputs():
-    assert set(FEATURE_INPUT_COLUMNS) == {"order_id", "total_sales", "returned_item_quantity", "ordered_item_quantity"}
-    assert all(name in NAMES for name in FEATURE_INPUT_COLUMNS)

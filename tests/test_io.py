@@ -10,12 +10,12 @@ import pytest
 
 from segspark import io as segio
 from segspark.errors import InputError, UsageError
-from segspark.schemas import FEATURE_INPUT_COLUMNS, SHOPIFY_ORDER_LINES
+from segspark.formats import built_in
 from tests.builders import HEADER, csv_line, order_lines
 
 
 def read(spark, path):
-    return segio.read_order_lines(spark, str(path), SHOPIFY_ORDER_LINES, FEATURE_INPUT_COLUMNS, "d/M/yyyy")
+    return segio.read_order_lines(spark, str(path), built_in("shopify"))
 
 
 def write_csv(path, *lines, header=HEADER):
@@ -131,8 +131,15 @@ def test_parquet_input_is_checked_and_read(spark, tmp_path):
         ("data/orders", "data/orders", "inside --input"),
         ("data/orders", "data/orders/out", "inside --input"),
         ("data/orders/*.csv", "data/orders/out", "inside --input"),
-        ("data/orders", "/", "is '/'"),
+        ("data/orders", "/", "is the root of its filesystem"),
         ("data/orders", "out/../data", "contains '..'"),
+        # other filesystems, as Hadoop would resolve them
+        ("hdfs:///in", "hdfs:///in/out", "inside --input"),
+        ("hdfs://namenode:8020/in", "hdfs:///in/out", "inside --input"),
+        ("hdfs://namenode:8020/in/", "hdfs://namenode:8020/in", "inside --input"),
+        ("data/orders", "hdfs:///", "is the root of its filesystem"),
+        ("s3a://bucket/exports/*.csv", "s3a://bucket/exports/segments", "inside --input"),
+        ("data/orders", "file:///", "is the root of its filesystem"),
     ],
 )
 def test_outputs_that_could_touch_the_input_are_refused(input_path, output, message):
@@ -143,6 +150,63 @@ def test_outputs_that_could_touch_the_input_are_refused(input_path, output, mess
 def test_a_sibling_output_is_fine():
     segio.check_output_location("data/orders", "data/orders-out")
     segio.check_output_location("data/orders", "out")
+    segio.check_output_location("hdfs:///in", "hdfs:///segments")
+    segio.check_output_location("hdfs://a/in", "hdfs://b/in/out")  # another cluster
+    segio.check_output_location("s3a://bucket/in", "/tmp/in/out")
+
+
+def test_paths_are_compared_as_the_default_filesystem_qualifies_them(spark, tmp_path):
+    """With Spark up, a bare path and its file: URI are the same place (Hadoop's makeQualified)."""
+    qualify = lambda path: segio.qualified(spark, path)  # noqa: E731
+    assert qualify(str(tmp_path)) == f"file:{tmp_path}"
+    with pytest.raises(UsageError, match="inside --input"):
+        segio.check_output_location(f"file://{tmp_path}", str(tmp_path / "out"), qualify=qualify)
+    assert segio.qualified(spark, "hdfs:///in") == "hdfs:///in"  # no namenode here: compared as written
+
+
+def viewfs(spark, folder) -> str:
+    """A viewfs:// mount of a local folder: a filesystem segspark reaches only through Hadoop."""
+    table = f"segspark{abs(hash(str(folder)))}"
+    spark.sparkContext._jsc.hadoopConfiguration().set(f"fs.viewfs.mounttable.{table}.link./data", f"file://{folder}")
+    return f"viewfs://{table}/data"
+
+
+def test_publishing_on_a_hadoop_filesystem_replaces_latest_in_one_step(spark, tmp_path, monkeypatch):
+    output = viewfs(spark, tmp_path)
+    segio.publish(spark, output, "run-1")
+    segio.publish(spark, output, "run-2")
+    assert segio.read_text(spark, f"{output}/LATEST") == "run-2\n"
+    assert [name for name in os.listdir(tmp_path) if ".tmp-" in name] == []
+    # a publish stopped at its last step (a crash) leaves the previous pointer whole: never no LATEST
+
+    def crash(*args):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(segio, "_rename_over", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        segio.publish(spark, output, "run-3")
+    assert (tmp_path / "LATEST").read_text() == "run-2\n"
+
+
+def test_an_object_store_pointer_is_written_in_place():
+    assert {"s3a", "gs", "abfss"} <= set(segio.OBJECT_STORES) and "hdfs" not in segio.OBJECT_STORES
+
+
+def test_model_folders_resolve_to_the_newest_run_that_has_a_model(spark, tmp_path):
+    for run in ("20260101T000000Z-aaaaaa", "20260201T000000Z-bbbbbb"):
+        (tmp_path / "out" / "runs" / run / "model").mkdir(parents=True)
+        (tmp_path / "out" / "runs" / run / "model" / segio.MODEL_METADATA).write_text("{}")
+    (tmp_path / "out" / "runs" / "20260301T000000Z-cccccc").mkdir()  # a run without a model (scoring)
+    (tmp_path / "out" / "LATEST").write_text("20260301T000000Z-cccccc\n")
+    expected = str(tmp_path / "out" / "runs" / "20260201T000000Z-bbbbbb" / "model")
+    assert segio.resolve_model_dir(spark, str(tmp_path / "out")) == expected
+    assert segio.resolve_model_dir(spark, str(tmp_path / "out" / "runs" / "20260201T000000Z-bbbbbb")) == expected
+    assert segio.resolve_model_dir(spark, expected) == expected
+    assert segio.training_output(expected) == str(tmp_path / "out")
+    (tmp_path / "out" / "LATEST").write_text("20260101T000000Z-aaaaaa\n")  # LATEST wins where it has a model
+    assert segio.resolve_model_dir(spark, str(tmp_path / "out")).endswith("20260101T000000Z-aaaaaa/model")
+    with pytest.raises(InputError, match="no segspark model here"):
+        segio.resolve_model_dir(spark, str(tmp_path / "out" / "runs" / "20260301T000000Z-cccccc"))
 
 
 def test_small_files_are_replaced_whole(spark, tmp_path):

@@ -65,8 +65,9 @@ def small_run(tmp_path_factory):
     )
     output = tmp_path / "out"
     env = {**os.environ, "SEGSPARK_PSEUDONYM_KEY": PSEUDONYM_KEY}
+    # a quarter of these lines is quarantined on purpose: past the quality gate, accepted for this run
     result = submit("--input", str(orders), "--output", str(output), "--k-range", "1..3", "--restarts", "1", "--png",
-                    env=env)
+                    "--accept-quarantine", env=env)
     return result, output
 
 
@@ -89,6 +90,7 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(smal
         "customers": 2,
         "customers_excluded": {"customer_without_ordered_units": 0, "customer_total_spending_at_most_minus_1": 1},
     }
+    assert summary["quality"] == {"max_quarantined_share": 0.05, "quarantined_share": 0.25, "accepted": True}
     assert "k range cut to 1..2: there are only 2 customers" in result.stdout
     assert [point["k"] for point in summary["elbow"]] == [1, 2]
     assert summary["model"]["k"] == 2 and summary["model"]["sizes"] == {"0": 1, "1": 1}
@@ -191,16 +193,23 @@ def test_an_input_with_no_lines_and_a_missing_input_are_refused(tmp_path):
     assert "Traceback" not in empty.stdout + empty.stderr + missing.stdout + missing.stderr
 
 
-def test_the_sample_sized_run_sweeps_k_chooses_and_scoring_reproduces_segments(spark, tmp_path):
+@pytest.fixture(scope="module")
+def sample_sized_run(spark, tmp_path_factory):
+    """A run on 6,000 generated lines (about 2,000 customers), k = 1..8: the model scoring tests use."""
     from segspark import datagen
     from segspark import io as segio
 
+    tmp_path = tmp_path_factory.mktemp("sample-sized")
     orders = str(tmp_path / "orders")
     segio.write_order_lines(datagen.as_export_text(datagen.generate_order_lines(spark, 6_000, seed=3)), orders, "csv")
     output = tmp_path / "out"
-
     trained = submit("--input", orders, "--output", str(output), "--k-range", "1..8", "--restarts", "2")
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    return orders, output, trained
+
+
+def test_the_sample_sized_run_sweeps_k_chooses_and_scoring_reproduces_segments(sample_sized_run, tmp_path):
+    orders, output, trained = sample_sized_run
     run_dir = published(output)
     summary = json.loads((run_dir / "summary.json").read_text())
 
@@ -238,3 +247,28 @@ def test_the_sample_sized_run_sweeps_k_chooses_and_scoring_reproduces_segments(s
     scored_summary = json.loads((scored_run / "summary.json").read_text())
     assert scored_summary["counts"] == summary["counts"]
     assert scored_summary["scoring"]["sizes"] == chosen["sizes"]
+
+
+def test_the_saved_model_records_its_format_features_and_version(sample_sized_run):
+    _, output, _ = sample_sized_run
+    metadata = json.loads((published(output) / "model" / "segspark-model.json").read_text())
+    assert metadata["segspark_version"] == "0.2.0" and metadata["features_version"] == 1
+    assert metadata["source_format"]["name"] == "shopify"
+    assert metadata["source_format"]["return_rate"] == "per_order"
+    assert metadata["source_format"]["canonical"]["total_sales"] == "total_sales"
+
+
+def test_scoring_into_the_training_output_or_with_other_definitions_is_refused(sample_sized_run, tmp_path):
+    orders, output, _ = sample_sized_run
+    latest = (output / "LATEST").read_text()
+    into_training = submit("--model", str(output), "--input", orders, "--output", str(output),
+                           job="jobs/score_customers.py")
+    assert into_training.returncode == 64
+    assert "is where the model's training runs are published" in into_training.stdout
+    other_format = submit("--model", str(output), "--input", orders, "--output", str(tmp_path / "s"),
+                          "--format", "online_retail", job="jobs/score_customers.py")
+    assert other_format.returncode == 64
+    assert ("the model was trained on format 'shopify' whose return rates differ from format 'online_retail' "
+            "used here ('per_order' in the model, 'per_customer' here)") in other_format.stdout
+    assert (output / "LATEST").read_text() == latest and not (tmp_path / "s").exists()
+    assert "Traceback" not in into_training.stdout + other_format.stdout

@@ -1,0 +1,91 @@
+"""segspark-model.json: what scoring needs beside the saved PipelineModel, and what it must match.
+
+A model is only meaningful for features computed the way it was trained: the same source format
+mapping (canonical columns, rules, return-rate definition), the same feature definitions and the
+same segspark. The metadata records all three; `check_compatible` refuses to score otherwise and
+says why, rather than placing customers by numbers that mean something else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segspark
+from segspark.errors import UsageError
+from segspark.features import FEATURES_VERSION
+from segspark.formats import SourceFormat
+from segspark.profiles import Profiles
+from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
+from segspark.segments import DISTANCE_QUANTILES
+from segspark.summary import RETURN_RATE_DEFINITIONS
+
+MODEL_FORMAT_VERSION = 2
+
+
+def format_definition(source_format: SourceFormat) -> dict[str, Any]:
+    """The parts of a source format that decide the features: its mapping, rules and return rate."""
+    return {
+        "name": source_format.name,
+        "canonical": dict(source_format.canonical),
+        "rules": [[name, condition] for name, condition in source_format.rules],
+        "return_rate": source_format.return_rate,
+        "return_rate_definition": RETURN_RATE_DEFINITIONS[source_format.return_rate],
+    }
+
+
+def model_metadata(
+    run_id: str, model: dict[str, Any], numbering: dict[int, int], segment_profiles: Profiles, source_format: SourceFormat
+) -> dict[str, Any]:
+    """segspark-model.json: segments, centres, distances, and the definitions the model was trained under."""
+    return {
+        "format_version": MODEL_FORMAT_VERSION,
+        "segspark_version": segspark.__version__,
+        "features_version": FEATURES_VERSION,
+        "source_format": format_definition(source_format),
+        "k": model["k"],
+        "feature_columns": list(FEATURE_COLUMNS),
+        "log_feature_columns": list(LOG_FEATURE_COLUMNS),
+        "segment_of_cluster": {str(c): s for c, s in sorted(numbering.items())},
+        "centres": model["centres"],
+        "distance_quantiles": {
+            "levels": list(DISTANCE_QUANTILES),
+            "by_segment": {str(s): q for s, q in sorted(segment_profiles.distance_quantiles.items())},
+        },
+        "trained_on_run": run_id,
+    }
+
+
+def check_compatible(metadata: dict[str, Any], source_format: SourceFormat, where: str) -> None:
+    """Refuse a model trained under other definitions than this run's, saying which and how to fix it."""
+    retrain = "train a model on this kind of input with this segspark (jobs/segment_customers.py)"
+    if "source_format" not in metadata:
+        raise UsageError(
+            f"{where}: this model does not record its source format, feature definitions or segspark version "
+            f"(saved by segspark before 0.2); {retrain}"
+        )
+    if metadata.get("segspark_version") != segspark.__version__:
+        raise UsageError(
+            f"{where}: the model was trained with segspark {metadata.get('segspark_version')}, this is "
+            f"{segspark.__version__}; {retrain}"
+        )
+    if metadata.get("features_version") != FEATURES_VERSION:
+        raise UsageError(
+            f"{where}: the model's feature definitions are version {metadata.get('features_version')}, "
+            f"this segspark computes version {FEATURES_VERSION}; {retrain}"
+        )
+    trained, here = metadata["source_format"], format_definition(source_format)
+    for key, what in (("return_rate", "return rates"), ("canonical", "canonical columns"), ("rules", "rules")):
+        if trained.get(key) != here[key]:
+            raise UsageError(
+                f"{where}: the model was trained on format {trained.get('name')!r} whose {what} differ from "
+                f"format {here['name']!r} used here ({_difference(trained.get(key), here[key])}); score with "
+                f"--format {trained.get('name')} (or its file), or {retrain}"
+            )
+
+
+def _difference(trained: Any, here: Any) -> str:
+    if isinstance(trained, dict) and isinstance(here, dict):
+        for name in sorted(set(trained) | set(here)):
+            if trained.get(name) != here.get(name):
+                return f"{name}: {trained.get(name)!r} in the model, {here.get(name)!r} here"
+    return f"{trained!r} in the model, {here!r} here"
