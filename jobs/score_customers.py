@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_dir,
         "trained_on_run": metadata.get("trained_on_run"),
         "k": metadata["k"],
-        "sizes": {str(s): sizes.get(s, 0) for s in range(metadata["k"])},
+        "sizes": {str(s): sizes.get(s, 0) for s in sorted(numbering.values())},
         "out_of_range": out_of_range,
     }
     run_summary = summary.build_summary(

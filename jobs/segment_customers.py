@@ -14,7 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from segspark import choose_k, cli, datagen, jvm, model, naming, profiles, pseudonyms, segments, summary, workflow
-from segspark import artifact, report
+from segspark import artifact, refresh, report, stability
 from segspark import io as segio
 from segspark.config import load_settings, project_path, setting
 from segspark.errors import UsageError
@@ -36,8 +36,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--restarts", type=int, help="k-means++ initialisations per k on the seeding sample (default from conf)"
     )
     parser.add_argument("--seed", type=int, help="KMeans seed (default from conf)")
+    parser.add_argument(
+        "--stability", type=int, dest="stability_resamples", help="resamples per k for stability, 0 to skip (conf)"
+    )
     parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
     parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
+    parser.add_argument("--previous", help="compare with this run (an output or run folder); default: --output's")
+    parser.add_argument("--no-previous", action="store_true", help="do not compare with a previous run")
     parser.add_argument(
         "--accept-quarantine",
         action="store_true",
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         segio.check_output_location(args.input, output_dir)
     pseudonym_key = pseudonyms.load_key()
     kmeans_settings = model.KMeansSettings.from_settings(
-        setting(settings, "model"), restarts=args.restarts, seed=args.seed
+        setting(settings, "model"), restarts=args.restarts, seed=args.seed, stability_resamples=args.stability_resamples
     )
 
     spark = SparkSession.builder.appName("segspark-segment-customers").getOrCreate()
@@ -93,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     input_path = args.input or ensure_sample(spark, settings)
     segio.check_output_location(input_path, output_dir, qualify=lambda path: segio.qualified(spark, path))
     run_id = segio.new_run_id()
+    previous = (
+        "--no-previous was given"
+        if args.no_previous
+        else workflow.previous_run(spark, args.previous or output_dir, source_format, explicit=bool(args.previous))
+    )
 
     # Extract and transform: every line accounted for, the features per customer, the quality gate.
     quarantine_path = segio.run_path(output_dir, run_id, "quarantine")
@@ -108,11 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     trained_on = "each customer" if training.every_customer else f"a uniform sample of {training.points:,}"
     print(f"segment_customers: {counts.customers:,} customers, trained on {trained_on}; elbow over k = {ks[0]}..{ks[-1]}")
     elbow = model.sweep(spark.sparkContext, customers, training, ks, kmeans_settings, given_k=args.k)
+    phases.end("elbow sweep")
+
+    # Stability: would each k's segments hold on other data? Refits on halves of the seeding sample.
+    centres_by_k = {k: fit.centres for k, fit in elbow.fits.items()}
+    stabilities = stability.of_fits(
+        training.sample, centres_by_k, kmeans_settings.stability_resamples, kmeans_settings.restarts, kmeans_settings.seed
+    )
+    elbow = elbow.with_stability({k: s.as_dict() for k, s in stabilities.items()})
     choice = choose_k.choose_k(
-        [p.k for p in elbow.points], [p.cost for p in elbow.points], [p.silhouette for p in elbow.points], args.k
+        [p.k for p in elbow.points], [p.cost for p in elbow.points], [p.silhouette for p in elbow.points], args.k,
+        {k: s.ari_mean for k, s in stabilities.items()} or None,
     )
     print(f"segment_customers: k = {choice.k} ({choice.rule}): {choice.explanation}")
-    phases.end("elbow sweep")
+    phases.end("stability")
 
     # Segments: the chosen k's model, stable ids by ascending mean spending, one profile aggregation.
     pipeline = model.pipeline_model(spark.sparkContext, elbow.fits[choice.k].centres)
@@ -127,12 +146,29 @@ def main(argv: list[str] | None = None) -> int:
         lambda: profiles.profile(measured, model.CLUSTER), lambda: pipeline.write().save(model_dir)
     )
     numbering = segments.segment_numbering(cluster_profiles.mean_spending, cluster_centres)
+    refreshed = None
+    if isinstance(previous, refresh.PreviousRun):  # a refresh: matched segments keep their ids and names
+        refreshed = refresh.compare(
+            previous, measured, model.CLUSTER, cluster_centres, numbering, counts.customers,
+            refresh.RefreshSettings.from_settings(setting(settings, "refresh")),
+        )
+        numbering = refreshed.numbering
     segment_profiles = cluster_profiles.renumbered(numbering)
     segmented = segments.with_segments(measured, numbering)
     segmented.orderBy("customer_id").write.parquet(segio.run_path(output_dir, run_id, "customers"))
     names = naming.segment_names(segment_profiles.feature_quantiles)
-    segment_centres = [cluster_centres[c] for c in sorted(numbering, key=numbering.get)]
-    fitted = summary.model_summary(choice, kmeans_settings, training, segment_profiles, segment_centres, names)
+    if refreshed:
+        names = naming.with_carried_names(names, refreshed.carried_names)
+    segment_centres = {numbering[c]: centre for c, centre in enumerate(cluster_centres)}
+    fitted = summary.model_summary(
+        choice, kmeans_settings, training, segment_profiles, segment_centres, names,
+        stability.by_segment(stabilities.get(choice.k), numbering),
+    )
+    refresh_block = (
+        refresh.with_drift(refreshed.block, previous, segmented, segment_profiles.overall_medians())
+        if refreshed
+        else refresh.not_compared(previous)
+    )
     metadata = artifact.model_metadata(run_id, fitted, numbering, segment_profiles, source_format)
     segio.write_model_metadata(spark, model_dir, metadata)
     phases.end("segments and model")
@@ -140,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     # The report and summary.json, from what the run holds; publishing is the last step.
     run_summary = summary.build_summary(
         run_id, input_path, source_format, counts, spark.sparkContext.master,
-        quality=quality, elbow=[point.as_dict() for point in elbow.points], model=fitted,
+        quality=quality, elbow=[point.as_dict() for point in elbow.points], model=fitted, refresh=refresh_block,
     )
     page, figures = report.build(
         segmented, accounted.usable_lines, summary.with_timing(run_summary, phases, pseudonym_key=pseudonym_key.source),

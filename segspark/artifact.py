@@ -55,32 +55,38 @@ def model_metadata(
     }
 
 
-def check_compatible(metadata: dict[str, Any], source_format: SourceFormat, where: str) -> None:
-    """Refuse a model trained under other definitions than this run's, saying which and how to fix it."""
-    retrain = "train a model on this kind of input with this segspark (jobs/segment_customers.py)"
+def incompatibility(metadata: dict[str, Any], source_format: SourceFormat) -> str | None:
+    """Why a model (or a run) trained under `metadata` cannot be set beside features of
+    `source_format` computed by this segspark, or None when it can."""
     if "source_format" not in metadata:
-        raise UsageError(
-            f"{where}: this model does not record its source format, feature definitions or segspark version "
-            f"(saved by segspark before 0.2); {retrain}"
-        )
+        return "it does not record its source format, feature definitions or segspark version (segspark before 0.2)"
     if metadata.get("segspark_version") != segspark.__version__:
-        raise UsageError(
-            f"{where}: the model was trained with segspark {metadata.get('segspark_version')}, this is "
-            f"{segspark.__version__}; {retrain}"
-        )
+        return f"it was made with segspark {metadata.get('segspark_version')}, this is {segspark.__version__}"
     if metadata.get("features_version") != FEATURES_VERSION:
-        raise UsageError(
-            f"{where}: the model's feature definitions are version {metadata.get('features_version')}, "
-            f"this segspark computes version {FEATURES_VERSION}; {retrain}"
+        return (
+            f"its feature definitions are version {metadata.get('features_version')}, this segspark computes "
+            f"version {FEATURES_VERSION}"
         )
     trained, here = metadata["source_format"], format_definition(source_format)
     for key, what in (("return_rate", "return rates"), ("canonical", "canonical columns"), ("rules", "rules")):
         if trained.get(key) != here[key]:
-            raise UsageError(
-                f"{where}: the model was trained on format {trained.get('name')!r} whose {what} differ from "
-                f"format {here['name']!r} used here ({_difference(trained.get(key), here[key])}); score with "
-                f"--format {trained.get('name')} (or its file), or {retrain}"
+            return (
+                f"it was trained on format {trained.get('name')!r} whose {what} differ from format "
+                f"{here['name']!r} used here ({_difference(trained.get(key), here[key])})"
             )
+    return None
+
+
+def check_compatible(metadata: dict[str, Any], source_format: SourceFormat, where: str) -> None:
+    """Refuse to score with a model trained under other definitions, saying which and how to fix it."""
+    reason = incompatibility(metadata, source_format)
+    if reason is not None:
+        trained_format = metadata.get("source_format", {}).get("name")
+        fix = f"score with --format {trained_format} (or its file), or " if "format" in reason and trained_format else ""
+        raise UsageError(
+            f"{where}: the model cannot score this input: {reason}; {fix}train a model on this kind of input "
+            "with this segspark (jobs/segment_customers.py)"
+        )
 
 
 def _difference(trained: Any, here: Any) -> str:

@@ -53,7 +53,7 @@ def segment_sizes(sizes: dict[int, int], names: dict[int, str]) -> go.Figure:
     return figure
 
 
-def customers_3d(sample: pd.DataFrame, centres: Sequence[Sequence[float]], names: dict[int, str]) -> go.Figure:
+def customers_3d(sample: pd.DataFrame, centres: dict[int, Sequence[float]], names: dict[int, str]) -> go.Figure:
     """b. The sampled customers in log-feature space, coloured by segment, with the centres.
 
     `sample` carries a pseudonymised `customer` column (see segspark.pseudonyms), shown on hover.
@@ -78,12 +78,12 @@ def customers_3d(sample: pd.DataFrame, centres: Sequence[Sequence[float]], names
         )
     figure.add_trace(
         go.Scatter3d(
-            x=[c[0] for c in centres],
-            y=[c[1] for c in centres],
-            z=[c[2] for c in centres],
+            x=[centres[s][0] for s in sorted(centres)],
+            y=[centres[s][1] for s in sorted(centres)],
+            z=[centres[s][2] for s in sorted(centres)],
             mode="markers+text",
             marker={"size": 8, "symbol": "diamond", "color": "black"},
-            text=[str(s) for s in range(len(centres))],
+            text=[str(s) for s in sorted(centres)],
             name="centres",
             hovertemplate="centre of segment %{text}<extra></extra>",
         )
@@ -129,7 +129,7 @@ def distributions(histograms: pd.DataFrame) -> go.Figure:
 
 
 def elbow(elbow_points: pd.DataFrame, chosen_k: int) -> go.Figure:
-    """d. Cost against k with the chosen k marked, and silhouette against k."""
+    """d. Cost against k with the chosen k marked; silhouette and stability (mean ARI) against k."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     figure.add_trace(
         go.Scatter(x=elbow_points["k"], y=elbow_points["cost"], mode="lines+markers", name="cost (within-segment SS)"),
@@ -140,6 +140,21 @@ def elbow(elbow_points: pd.DataFrame, chosen_k: int) -> go.Figure:
         go.Scatter(x=scored["k"], y=scored["silhouette"], mode="lines+markers", name="silhouette", line={"dash": "dot"}),
         secondary_y=True,
     )
+    if "stability" in elbow_points:
+        stable = elbow_points[elbow_points["stability"].notna()]
+        figure.add_trace(
+            go.Scatter(
+                x=stable["k"],
+                y=[entry["ari_mean"] for entry in stable["stability"]],
+                mode="lines+markers",
+                name="stability (mean ARI over resamples)",
+                line={"dash": "dash"},
+                customdata=[[entry["ari_min"], entry["resamples"]] for entry in stable["stability"]],
+                hovertemplate="k = %{x}: mean ARI %{y:.3f}, lowest %{customdata[0]:.3f} "
+                "(%{customdata[1]} resamples)<extra></extra>",
+            ),
+            secondary_y=True,
+        )
     chosen = elbow_points[elbow_points["k"] == chosen_k]
     figure.add_trace(
         go.Scatter(
@@ -151,9 +166,9 @@ def elbow(elbow_points: pd.DataFrame, chosen_k: int) -> go.Figure:
         ),
         secondary_y=False,
     )
-    figure.update_layout(title="Elbow: cost and silhouette against k", xaxis_title="k", xaxis_dtick=1)
+    figure.update_layout(title="Elbow: cost, silhouette and stability against k", xaxis_title="k", xaxis_dtick=1)
     figure.update_yaxes(title_text="cost", secondary_y=False)
-    figure.update_yaxes(title_text="silhouette", secondary_y=True)
+    figure.update_yaxes(title_text="silhouette, stability (ARI)", secondary_y=True)
     return figure
 
 
@@ -190,4 +205,33 @@ def profiles(quantiles: pd.DataFrame, names: dict[int, str]) -> go.Figure:
         )
     figure.update_xaxes(title_text="segment")
     figure.update_layout(title="Segment profiles: median and interquartile range in original units", height=450)
+    return figure
+
+
+def migrations(refresh: dict, names: dict[int, str]) -> go.Figure:
+    """f. Where the previous run's customers went: previous segments (and new customers) on the left,
+    this run's segments (and customers gone) on the right, band width the number of customers."""
+    previous = {int(s): name for s, name in refresh["previous_segments"].items()}
+    current = sorted({row["segment"] for row in refresh["segments"]})
+    left = [f"was {s} · {previous[s]}" for s in sorted(previous)] + ["new customers"]
+    right = [label(s, names) for s in current] + ["gone"]
+    left_index = {s: i for i, s in enumerate(sorted(previous))}
+    right_index = {s: len(left) + i for i, s in enumerate(current)}
+    links = [(left_index[m["from"]], right_index[m["to"]], m["customers"]) for m in refresh["migration"]]
+    links += [(len(left) - 1, right_index[row["segment"]], row["new_customers"]) for row in refresh["segments"]]
+    links += [(left_index[int(s)], len(left) + len(current), n) for s, n in refresh["gone_by_previous_segment"].items()]
+    links = [link for link in links if link[2] > 0]
+    colours = [colour(s) for s in sorted(previous)] + ["#bbbbbb"] + [colour(s) for s in current] + ["#bbbbbb"]
+    figure = go.Figure(
+        go.Sankey(
+            node={"label": left + right, "color": colours, "pad": 12},
+            link={
+                "source": [source for source, _, _ in links],
+                "target": [target for _, target, _ in links],
+                "value": [value for _, _, value in links],
+                "hovertemplate": "%{source.label} → %{target.label}: %{value:,} customers<extra></extra>",
+            },
+        )
+    )
+    figure.update_layout(title=f"Customers since run {refresh['previous_run']}: where each segment's went", height=500)
     return figure

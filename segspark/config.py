@@ -39,10 +39,11 @@ KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
     "output": ("dir",),
     "model": (
         "k_min", "k_max", "seed", "restarts", "seeding_sample", "max_iter", "tol", "training_sample",
-        "points_per_partition", "parallel_fits",
+        "points_per_partition", "parallel_fits", "stability_resamples",
     ),
     "report": ("scatter_per_segment", "histogram_bins", "top_product_types"),
     "quality": ("max_quarantined_share",),
+    "refresh": ("min_shared_share", "min_jaccard", "max_centre_shift"),
 }  # fmt: skip
 
 

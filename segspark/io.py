@@ -22,6 +22,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from segspark import jvm
 from segspark.errors import InputError, UsageError
 from segspark.formats import SourceFormat
 from segspark.ingest import (
@@ -186,7 +187,8 @@ def _conformed(source: DataFrame, source_format: SourceFormat) -> DataFrame:
 
 
 def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFormat) -> DataFrame:
-    """Parquet files checked one by one (their own footer, on the driver), read in groups of one schema.
+    """Parquet files checked one by one (their own footer, read on the driver: segspark.jvm), read in
+    groups of one schema.
 
     Spark reads a set of Parquet files with the schema of one of them: a file without a column
     would read as nulls, and one with another type would fail mid-job. Each file's columns are
@@ -195,7 +197,7 @@ def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFo
     """
     groups: dict[str, list[str]] = {}
     for file in files:
-        file_schema = spark.read.parquet(file).schema
+        file_schema = jvm.parquet_schema(spark, file)
         check_source_columns(file_schema, source_format.schema, file)
         groups.setdefault(file_schema.json(), []).append(file)
     frames = [_conformed(spark.read.parquet(*group), source_format) for group in groups.values()]

@@ -21,9 +21,11 @@ from segspark import charts, profiles
 from segspark.naming import SegmentName
 from segspark.parallel import concurrently
 from segspark.pseudonyms import PseudonymKey, pseudonyms
+from segspark.stability import UNSTABLE_BELOW
 from segspark.summary import count_rows
 
 CHART_IDS = ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles")
+MIGRATION_CHART = "chart-migrations"  # on a refresh only
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 STYLE = """
@@ -77,10 +79,11 @@ def run_panel(summary: dict) -> str:
 
 def segments_table(
     names: Sequence[SegmentName], sizes: dict[int, int], quantiles: pd.DataFrame, top_products: pd.DataFrame,
-    colours: dict[int, str],
+    colours: dict[int, str], segment_stability: Sequence[dict] = (),
 ) -> str:
-    """One row per segment: its name, size, medians in original units, action, top product types."""
+    """One row per segment: its name, size, medians in original units, action, top product types, stability."""
     medians = quantiles[quantiles["quantile"] == 0.5].pivot(index="segment", columns="feature", values="value")
+    stability = {entry["segment"]: entry for entry in segment_stability}
     rows = []
     for named in names:
         s = named.segment
@@ -92,20 +95,62 @@ def segments_table(
             f"<td class='n'>{medians.loc[s, 'total_spending']:,.2f}</td>"
             f"<td class='n'>{medians.loc[s, 'products_ordered']:,.0f}</td>"
             f"<td class='n'>{medians.loc[s, 'average_return_rate']:.3f}</td>"
-            f"<td>{_e(named.action)}</td><td>{top}</td></tr>"
+            f"<td>{_e(named.action)}</td><td>{top}</td><td>{_stability_cell(stability.get(s))}</td></tr>"
         )
     header = (
         "<tr><th>segment</th><th>name</th><th>customers</th><th>median spending</th><th>median products</th>"
-        "<th>median return rate</th><th>suggested action</th><th>most bought product types (customers)</th></tr>"
+        "<th>median return rate</th><th>suggested action</th><th>most bought product types (customers)</th>"
+        "<th>stability</th></tr>"
     )
     return f"<table>{header}{''.join(rows)}</table>"
+
+
+def _stability_cell(entry: dict | None) -> str:
+    """'stable (Jaccard 0.95)', or 'unstable: dissolves in 3 of 5 resamples' under UNSTABLE_BELOW."""
+    if entry is None:
+        return "not measured"
+    if entry["jaccard_mean"] < UNSTABLE_BELOW:
+        return (
+            f"<b>unstable</b>: dissolves in {entry['dissolved']} of {entry['resamples']} resamples "
+            f"(Jaccard {entry['jaccard_mean']:.2f})"
+        )
+    return f"stable (Jaccard {entry['jaccard_mean']:.2f})"
 
 
 def chart_html(figure: go.Figure, div_id: str) -> str:
     return pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOTLY_CONFIG)
 
 
-def render(summary: dict, figures: Sequence[go.Figure], segments_html: str) -> str:
+def refresh_section(summary: dict, names: dict[int, str], chart: str) -> str:
+    """Since the previous run: which segments carried over, new and retired ones, the migrations, the drift."""
+    refresh = summary.get("refresh")
+    if not refresh:
+        return ""
+    if not refresh["compared"]:
+        return f"<h2>Since the previous run</h2><p>Not compared with a previous run: {_e(refresh['reason'])}.</p>"
+    people = refresh["customers"]
+    rule = "the customers they share" if refresh["rule"] == "shared_customers" else "the distance between their centres"
+    rows = "".join(
+        f"<tr><td>{row['segment']}</td><td>{_e(names.get(row['segment'], ''))}</td>"
+        f"<td>{'new' if row['previous_segment'] is None else row['previous_segment']}</td>"
+        f"<td class='n'>{row['shared_customers']:,}</td>"
+        f"<td class='n'>{'' if row['centre_shift'] is None else format(row['centre_shift'], '.3f')}</td>"
+        f"<td class='n'>{row['new_customers']:,}</td></tr>"
+        for row in refresh["segments"]
+    )
+    retired = ", ".join(f"{s} ({_e(refresh['previous_segments'][str(s)])})" for s in refresh["retired"]) or "none"
+    drift = refresh.get("drift_sentences") or [f"No feature moved more than PSI {refresh.get('drift_threshold')}."]
+    return (
+        f"<h2>Since the previous run</h2><p>Compared with run {_e(refresh['previous_run'])}, segments matched by "
+        f"{rule}: {people['both']:,} customers in both runs, {people['only_current']:,} new, "
+        f"{people['only_previous']:,} gone. Retired segments: {retired}.</p>"
+        "<table><tr><th>segment</th><th>name</th><th>was segment</th><th>customers kept from it</th>"
+        f"<th>centre shift (log space)</th><th>new customers</th></tr>{rows}</table>"
+        f"<ul>{''.join(f'<li>{_e(line)}</li>' for line in drift)}</ul>{chart}"
+    )
+
+
+def render(summary: dict, figures: Sequence[go.Figure], segments_html: str, refresh_html: str = "") -> str:
     """The whole page; `figures` in the order of CHART_IDS."""
     charts = "".join(
         f"<div class='chart'>{chart_html(figure, div_id)}</div>" for figure, div_id in zip(figures, CHART_IDS)
@@ -117,7 +162,7 @@ def render(summary: dict, figures: Sequence[go.Figure], segments_html: str) -> s
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
         f"<h1>Customer segments</h1><p class='sub'>{summary['counts']['customers']:,} customers in "
         f"{model['k']} segments · run {_e(summary['run_id'])}</p>"
-        f"<h2>Segments</h2>{segments_html}"
+        f"<h2>Segments</h2>{segments_html}{refresh_html}"
         f"<div class='panels'>{quality_panel(summary)}{run_panel(summary)}</div>"
         f"<h2>Charts</h2>{charts}</body></html>"
     )
@@ -148,7 +193,7 @@ def build(
     )
     sample = sample.assign(customer=pseudonyms(key, sample["customer_id"])).drop(columns="customer_id")
     quantiles = segment_profiles.feature_quantiles
-    centres = [[centre["log"][name] for name in centre["log"]] for centre in model["centres"]]
+    centres = {centre["segment"]: list(centre["log"].values()) for centre in model["centres"]}
     figures = [
         charts.segment_sizes(sizes, labels),
         charts.customers_3d(sample, centres, labels),
@@ -156,5 +201,12 @@ def build(
         charts.elbow(pd.DataFrame(summary["elbow"]), model["k"]),
         charts.profiles(quantiles, labels),
     ]
-    table = segments_table(names, sizes, quantiles, top, {s: charts.colour(s) for s in sizes})
-    return render(summary, figures, table), dict(zip(CHART_IDS, figures))
+    table = segments_table(
+        names, sizes, quantiles, top, {s: charts.colour(s) for s in sizes}, model.get("segment_stability", ())
+    )
+    by_id = dict(zip(CHART_IDS, figures))
+    migration_chart = ""
+    if summary.get("refresh", {}).get("compared"):
+        by_id[MIGRATION_CHART] = charts.migrations(summary["refresh"], labels)
+        migration_chart = f"<div class='chart'>{chart_html(by_id[MIGRATION_CHART], MIGRATION_CHART)}</div>"
+    return render(summary, figures, table, refresh_section(summary, labels, migration_chart)), by_id

@@ -1,7 +1,8 @@
 """From clusters to segments: stable ids, distances to the centre, and out-of-range customers.
 
 KMeans numbers its clusters arbitrarily; segments are numbered by ascending mean total spending
-of their customers, so segment 0 means the same thing across reruns and data refreshes.
+of their customers, so segment 0 means the same thing across reruns (and a refresh keeps the ids
+of the previous run's segments it matches: segspark.refresh).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pyspark
 
@@ -104,10 +104,15 @@ def model_summary(
     settings: KMeansSettings,
     training: TrainingSet,
     segment_profiles: Profiles,
-    segment_centres: Sequence[Sequence[float]],
+    segment_centres: Mapping[int, Sequence[float]],
     names: Sequence[SegmentName],
+    segment_stability: Sequence[dict] = (),
 ) -> dict[str, Any]:
-    """summary.json's `model`: the k and why, how it was trained, and each segment's size, centre and name."""
+    """summary.json's `model`: the k and why, how it was trained, and each segment's size, centre and name.
+
+    `segment_centres` maps segment id -> centre: ids run 0..k-1 by spending, except after a refresh
+    (segments keep the ids they had).
+    """
     return {
         **choice.as_dict(),
         "seed": settings.seed,
@@ -116,17 +121,19 @@ def model_summary(
         "training_points": training.points,
         "training": "every customer" if training.every_customer else "a uniform sample of the customers",
         "seeding_points": len(training.sample),
+        "silhouettes_on": "every customer" if training.every_customer else "the uniform training sample",
         "grid_step": 0.0,  # format_version 1 readers: training no longer uses a grid
-        "sizes": {str(s): segment_profiles.sizes.get(s, 0) for s in range(choice.k)},
+        "sizes": {str(s): segment_profiles.sizes.get(s, 0) for s in sorted(segment_centres)},
         "centres": [
             {
                 "segment": s,
                 "log": dict(zip(LOG_FEATURE_COLUMNS, centre)),
                 "original": dict(zip(FEATURE_COLUMNS, expm1_centre(centre))),
             }
-            for s, centre in enumerate(segment_centres)
+            for s, centre in sorted(segment_centres.items())
         ],
         "segments": {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names},
+        "segment_stability": list(segment_stability),
     }
 
 
@@ -148,8 +155,9 @@ def format_summary(summary: dict[str, Any], run_dir: str) -> str:
     if "model" in summary:
         chosen = summary["model"]
         rows.append(f"k = {chosen['k']} ({chosen['rule']}): {chosen['explanation']}")
+        centres = {str(c["segment"]): c["original"] for c in chosen["centres"]}
         for segment, size in chosen["sizes"].items():
-            centre = chosen["centres"][int(segment)]["original"]
+            centre = centres[segment]
             rows.append(
                 f"  segment {segment}: {size:>{width},} customers  "
                 + "  ".join(f"{name} {value:,.2f}" for name, value in centre.items())

@@ -6,16 +6,18 @@ exactly the same ingest, rules and features as training did.
 
 from __future__ import annotations
 
+import json
+import posixpath
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from segspark import accounting, features, formats
+from segspark import accounting, artifact, features, formats, refresh
 from segspark import io as segio
 from segspark.accounting import LineCounts
-from segspark.errors import QualityError
+from segspark.errors import QualityError, UsageError
 from segspark.formats import SourceFormat
 from segspark.ingest import QUARANTINE_COLUMNS, require_lines
 from segspark.parallel import concurrently
@@ -107,4 +109,43 @@ def check_quality(accounted: AccountedCustomers, max_share: float, accepted: boo
         f"{example['source_file'].rsplit('/', 1)[-1]}: {example['quarantine_reason']} "
         f"(line: {example['raw_line'][:120]!r}). Nothing was published; the quarantined lines are in "
         f"{quarantine_path}. Fix the export or its format file, or pass --accept-quarantine to publish anyway."
+    )
+
+
+def previous_run(
+    spark: SparkSession, path: str, source_format: SourceFormat, explicit: bool
+) -> refresh.PreviousRun | str:
+    """The run a refresh compares with, or why there is none.
+
+    `path` is an output folder (its current run, LATEST) or a run folder. Only a complete run
+    (with summary.json and a model) is a previous run, so a killed, unpublished run never is. A
+    run made under other definitions (format, features, segspark) is not compared, and the reason
+    says why. An explicit --previous that names nothing is a mistake worth stopping for.
+    """
+    base = path.rstrip("/")
+    latest = posixpath.join(base, "LATEST")
+    if segio.path_exists(spark, latest):
+        run_dir = segio.run_path(base, segio.read_text(spark, latest).strip())
+    elif posixpath.basename(posixpath.dirname(base)) == "runs" or segio.path_exists(spark, f"{base}/summary.json"):
+        run_dir = base  # a run folder, complete or not
+    elif explicit:
+        raise UsageError(f"--previous {path!r}: no run there (give an output folder with LATEST, or a run folder)")
+    else:
+        return f"no previous run in {path} (this is its first)"
+    if not segio.path_exists(spark, posixpath.join(run_dir, "summary.json")):
+        return f"{run_dir} is not a complete run (no summary.json: it was stopped before publishing)"
+    metadata_file = posixpath.join(run_dir, "model", segio.MODEL_METADATA)
+    if not segio.path_exists(spark, metadata_file):
+        return f"{run_dir} has no model (a scoring run?)"
+    reason = artifact.incompatibility(json.loads(segio.read_text(spark, metadata_file)), source_format)
+    if reason is not None:
+        return f"the previous run {run_dir.rsplit('/', 1)[-1]} does not compare: {reason}"
+    run_summary = json.loads(segio.read_text(spark, posixpath.join(run_dir, "summary.json")))
+    model_summary = run_summary["model"]
+    return refresh.PreviousRun(
+        run_id=run_summary["run_id"],
+        customers=spark.read.parquet(posixpath.join(run_dir, "customers")),
+        centres={int(c["segment"]): [float(v) for v in c["log"].values()] for c in model_summary["centres"]},
+        names={int(s): v["name"] for s, v in model_summary["segments"].items()},
+        customer_count=run_summary["counts"]["customers"],
     )

@@ -59,3 +59,24 @@ def orders_file(folder: Path, customers: int = 40) -> Path:
     path = folder / "orders.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+#: Three habits far apart in the features: (product types, returned units per 2 ordered, spending).
+HABITS = {"low": (1, 0, 20.0), "returner": (2, 1, 300.0), "big": (6, 0, 5_000.0)}
+
+
+def habit_orders_file(folder: Path, name: str, habits: dict[int, str]) -> Path:
+    """A CSV export where each customer (id -> habit) orders as its habit says: one order, one line
+    per product type, 2 units a line, the habit's returns and spending (varied a little by id)."""
+    lines = [HEADER]
+    for customer, habit in sorted(habits.items()):
+        types, returned, spending = HABITS[habit]
+        for position in range(types):
+            lines.append(
+                csv_line(customer_id=customer, order_id=customer * 100, product_type=f"type{position}",
+                         ordered_item_quantity=2, returned_item_quantity=-returned,
+                         total_sales=round(spending * (1 + 0.01 * (customer % 7)) / types, 2))
+            )
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return path

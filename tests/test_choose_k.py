@@ -44,6 +44,34 @@ def test_a_knee_is_followed_even_where_k_2_has_the_best_silhouette():
     assert "best 0.890 at k = 2" in choice.explanation
 
 
+STABLE = {k: 0.95 for k in range(2, 16)}
+
+
+def test_a_clear_knee_is_followed_when_it_is_stable():
+    choice = choose_k(KS, ELBOW_AT_4, SILHOUETTE_AT_4, stability=STABLE)
+    assert (choice.k, choice.rule) == (4, "kneedle")
+    assert choice.explanation.endswith("best 0.810 at k = 4, mean ARI 0.95)")
+
+
+def test_an_unstable_knee_gives_way_to_the_most_stable_k_next_to_it():
+    stability = {**STABLE, 3: 0.83, 4: 0.61, 5: 0.9}
+    choice = choose_k(KS, ELBOW_AT_4, SILHOUETTE_AT_4, stability=stability)
+    assert (choice.k, choice.rule, choice.knee, choice.clear_knee) == (5, "stable_near_knee", 4, True)
+    assert choice.explanation == "the knee at k = 4 is not stable (mean ARI 0.61 < 0.8); k = 5 next to it is (mean ARI 0.90)"
+    neighbours_unstable = {**STABLE, 3: 0.5, 4: 0.61, 5: 0.7}
+    choice = choose_k(KS, ELBOW_AT_4, SILHOUETTE_AT_4, stability=neighbours_unstable)
+    assert choice.rule == "best_silhouette" and choice.k == 6  # the best silhouette among the stable ks
+    assert "the knee at k = 4 and the ks next to it are not stable" in choice.explanation
+    assert "using the best silhouette among the stable ones, k = 6, mean ARI 0.95" in choice.explanation
+
+
+def test_no_stable_k_means_no_clear_structure():
+    noise = {k: 0.3 + 0.01 * k for k in range(2, 16)}
+    choice = choose_k(KS, STRAIGHT, FLAT_SILHOUETTE, stability=noise)
+    assert (choice.rule, choice.k) == ("no_structure", 7)
+    assert choice.explanation.startswith("no clear structure: no k is stable (the most stable, k = 15, has mean ARI 0.45")
+
+
 def test_a_given_k_wins_but_the_knee_is_still_reported():
     choice = choose_k(KS, ELBOW_AT_4, SILHOUETTE_AT_4, given_k=6)
     assert (choice.k, choice.rule, choice.knee) == (6, "given", 4)

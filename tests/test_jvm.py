@@ -58,3 +58,18 @@ def test_a_kmeans_model_from_centres_predicts_saves_and_loads(spark, points, tmp
     reloaded = loaded.transform(points).orderBy(model.POINT_ID).select("cluster")
     assert [row[0] for row in reloaded.collect()] == predicted
     assert pipeline.transform(points).where(F.col("cluster") > 1).count() == 0
+
+
+def test_a_parquet_footer_reads_as_the_schema_spark_reads(spark, tmp_path):
+    import datetime as dt
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"customer_id": [1, 2], "product_type": ["a", None], "total_sales": [1.5, 2.0],
+                          "day": [dt.date(2019, 1, 1), dt.date(2019, 1, 2)], "quantity": pd.array([1, 2], dtype="int32")})
+    frame.to_parquet(tmp_path / "a.parquet", index=False)
+    path = f"file://{tmp_path}/a.parquet"
+    assert jvm.parquet_schema(spark, path) == spark.read.parquet(path).schema
+    before = jvm.jobs_started(spark.sparkContext)
+    jvm.parquet_schema(spark, path)
+    assert jvm.jobs_started(spark.sparkContext) == before  # no Spark job

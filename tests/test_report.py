@@ -152,7 +152,7 @@ def test_the_chart_builders_take_small_frames_and_draw_every_segment():
             **{f"log_{name}": [0.1, 0.2, 0.3] for name in ("products_ordered", "average_return_rate", "total_spending")},
         }
     )
-    scatter = charts.customers_3d(sample, [[0, 0, 0], [1, 1, 1]], labels)
+    scatter = charts.customers_3d(sample, {0: [0, 0, 0], 1: [1, 1, 1]}, labels)
     assert [trace.name for trace in scatter.data] == ["0 · Low", "1 · High", "centres"]
     assert [row[3] for row in scatter.data[0].customdata] == ["c-a", "c-b"]  # pseudonyms on hover
     assert list(charts.segment_sizes({0: 3, 1: 1}, labels).data[0].y) == [3, 1]

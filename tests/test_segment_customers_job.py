@@ -131,10 +131,11 @@ def test_the_report_holds_every_chart_and_no_raw_payload_from_the_data(small_run
     assert summary["run"]["pseudonym_key"] == "SEGSPARK_PSEUDONYM_KEY"
     assert not [text for text in (page, summary_text, result.stdout, result.stderr) if PSEUDONYM_KEY in text]
     phases = summary["run"]["phases"]
-    assert list(phases) == ["ingest and features", "elbow sweep", "segments and model", "report"]
+    assert list(phases) == ["ingest and features", "elbow sweep", "stability", "segments and model", "report"]
     assert sum(phases.values()) <= summary["run"]["seconds"] + 0.5
     jobs = summary["run"]["spark_jobs"]
-    assert list(jobs) == list(phases) and all(isinstance(n, int) and n > 0 for n in jobs.values())
+    assert list(jobs) == list(phases) and all(isinstance(n, int) and n > 0 for p, n in jobs.items() if p != "stability")
+    assert jobs["stability"] == 0  # refits on a bounded sample in the driver: no Spark job
     for phase, n in jobs.items():
         assert f"segment_customers: {phase} took {phases[phase]:.1f} s, {n} Spark jobs" in result.stdout
 
@@ -268,7 +269,8 @@ def test_scoring_into_the_training_output_or_with_other_definitions_is_refused(s
     other_format = submit("--model", str(output), "--input", orders, "--output", str(tmp_path / "s"),
                           "--format", "online_retail", job="jobs/score_customers.py")
     assert other_format.returncode == 64
-    assert ("the model was trained on format 'shopify' whose return rates differ from format 'online_retail' "
-            "used here ('per_order' in the model, 'per_customer' here)") in other_format.stdout
+    assert ("the model cannot score this input: it was trained on format 'shopify' whose return rates differ from "
+            "format 'online_retail' used here ('per_order' in the model, 'per_customer' here); score with --format "
+            "shopify") in other_format.stdout
     assert (output / "LATEST").read_text() == latest and not (tmp_path / "s").exists()
     assert "Traceback" not in into_training.stdout + other_format.stdout

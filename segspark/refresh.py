@@ -1,0 +1,305 @@
+"""Refreshes: this run's segments matched to a previous run's, who moved where, and how far the shop drifted.
+
+Segmentation is rerun on every new export; without this, "segment 2" could mean something else
+next month. A run compares itself with a previous one (by default its output folder's current run):
+
+- identity: this run's clusters are matched one to one to the previous run's segments by an
+  optimal assignment (`scipy.optimize.linear_sum_assignment`): by the customers they share, where
+  the runs share enough customers (the Jaccard index of the two segments' shared customers), else
+  by the distance between their centres in log-feature space. A matched cluster keeps the previous
+  segment's id and name; a cluster with no match (or too weak a one) is a new segment and takes
+  the next free id; a previous segment with no match is retired.
+- migrations: customers in both runs, counted by previous segment and this run's segment; and the
+  customers new since the previous run and gone from it, per segment. One Spark join and one
+  aggregation, bounded by the number of segments.
+- drift: per feature, the population stability index (PSI) of this run's customers against the
+  previous run's deciles, from bounded histograms computed in Spark, and the medians before and
+  after. PSI above DRIFT_PSI reads as a shift that a refresh should be looked at for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from segspark.schemas import FEATURE_COLUMNS
+
+BY_CUSTOMERS = "shared_customers"
+BY_CENTRES = "centre_distance"
+#: The population stability index above which a feature is said to have shifted (the usual reading:
+#: under 0.1 no real change, 0.1 to 0.25 some, above 0.25 a major shift).
+DRIFT_PSI = 0.25
+DRIFT_BINS = 10
+PREVIOUS = "previous_segment"
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """conf/segspark.toml [refresh]: when a match counts, and which evidence decides it."""
+
+    min_shared_share: float = 0.5  # customers in both runs, as a share of this run's, to match by customers
+    min_jaccard: float = 0.2  # a weaker customer match is no match
+    max_centre_shift: float = 1.0  # a farther centre (log space) is no match
+
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any]) -> "RefreshSettings":
+        return cls(**{name: table[name] for name in cls.__dataclass_fields__ if name in table})
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What a refresh needs of the previous run: its customers and its segments."""
+
+    run_id: str
+    customers: DataFrame  # customer_id, segment, the features and their logs
+    centres: dict[int, list[float]]  # segment id -> centre in log-feature space
+    names: dict[int, str]
+    customer_count: int
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Customers by (previous segment, this run's cluster); -1 on a side where the customer is absent."""
+
+    counts: dict[tuple[int, int], int]
+
+    def shared(self, previous_ids: Sequence[int], clusters: int) -> np.ndarray:
+        return np.array([[self.counts.get((p, c), 0) for c in range(clusters)] for p in previous_ids], dtype=float)
+
+    @property
+    def both(self) -> int:
+        return sum(n for (p, c), n in self.counts.items() if p >= 0 and c >= 0)
+
+    @property
+    def only_previous(self) -> int:
+        return sum(n for (p, c), n in self.counts.items() if c < 0)
+
+    @property
+    def only_current(self) -> int:
+        return sum(n for (p, c), n in self.counts.items() if p < 0)
+
+
+@dataclass(frozen=True)
+class Matching:
+    """cluster -> previous segment id (or None), the rule used, and each match's evidence."""
+
+    previous_of_cluster: dict[int, int | None]
+    rule: str
+    jaccard: dict[int, float] = field(default_factory=dict)
+    centre_shift: dict[int, float] = field(default_factory=dict)
+
+
+def overlap(previous_customers: DataFrame, clustered: DataFrame, cluster: str) -> Overlap:
+    """One full outer join on customer_id and one aggregation: customers per (previous segment, cluster)."""
+    previous = previous_customers.select("customer_id", F.col("segment").alias(PREVIOUS))
+    current = clustered.select("customer_id", F.col(cluster).alias("_cluster"))
+    rows = (
+        previous.join(current, "customer_id", "full_outer")
+        .groupBy(F.coalesce(PREVIOUS, F.lit(-1)).alias("p"), F.coalesce("_cluster", F.lit(-1)).alias("c"))
+        .count()
+        .collect()
+    )
+    return Overlap({(int(row["p"]), int(row["c"])): int(row["count"]) for row in rows})
+
+
+def match(
+    previous: PreviousRun,
+    overlap_counts: Overlap,
+    cluster_centres: Sequence[Sequence[float]],
+    current_customers: int,
+    settings: RefreshSettings,
+) -> Matching:
+    """The optimal one-to-one matching of this run's clusters to the previous run's segments."""
+    from scipy.optimize import linear_sum_assignment  # scipy comes with scikit-learn
+
+    previous_ids = sorted(previous.centres)
+    clusters = len(cluster_centres)
+    distance = np.array(
+        [[math.dist(previous.centres[p], cluster_centres[c]) for c in range(clusters)] for p in previous_ids]
+    )
+    by_customers = overlap_counts.both >= settings.min_shared_share * max(current_customers, 1)
+    if by_customers:
+        shared = overlap_counts.shared(previous_ids, clusters)
+        union = shared.sum(axis=1)[:, None] + shared.sum(axis=0)[None, :] - shared
+        jaccard = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+        rows, columns = linear_sum_assignment(-jaccard)
+        kept = [(r, c) for r, c in zip(rows, columns) if jaccard[r, c] >= settings.min_jaccard]
+    else:
+        jaccard = None
+        rows, columns = linear_sum_assignment(distance)
+        kept = [(r, c) for r, c in zip(rows, columns) if distance[r, c] <= settings.max_centre_shift]
+    previous_of_cluster: dict[int, int | None] = {c: None for c in range(clusters)}
+    for r, c in kept:
+        previous_of_cluster[int(c)] = previous_ids[r]
+    return Matching(
+        previous_of_cluster,
+        BY_CUSTOMERS if by_customers else BY_CENTRES,
+        {int(c): float(jaccard[r, c]) for r, c in kept} if jaccard is not None else {},
+        {int(c): float(distance[r, c]) for r, c in kept},
+    )
+
+
+def carried_numbering(matching: Matching, by_spending: Mapping[int, int], previous_ids: Sequence[int]) -> dict[int, int]:
+    """cluster -> segment id: a matched cluster keeps its previous id; the others take the next free
+    ids above every previous one, in the order of their mean spending (`by_spending`)."""
+    numbering = {c: p for c, p in matching.previous_of_cluster.items() if p is not None}
+    next_id = max(previous_ids, default=-1) + 1
+    for cluster in sorted((c for c, p in matching.previous_of_cluster.items() if p is None), key=by_spending.get):
+        numbering[cluster] = next_id
+        next_id += 1
+    return numbering
+
+
+def drift(
+    previous_customers: DataFrame, current_customers: DataFrame, current_medians: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
+    """Per feature: the PSI of this run's customers over the previous run's deciles, and the medians.
+
+    Two Spark passes, bounded by features x bins: the previous run's deciles (percentile_approx),
+    then both runs' customers counted into those bins. (PSI over deciles does not change with a
+    monotone transform, so the raw features give the same index as their logs.)
+    """
+    levels = [b / DRIFT_BINS for b in range(1, DRIFT_BINS)]
+    deciles = previous_customers.agg(
+        *[F.percentile_approx(name, levels, 10_000).alias(name) for name in FEATURE_COLUMNS]
+    ).first()
+    edges = {name: sorted({float(v) for v in deciles[name]}) for name in FEATURE_COLUMNS}
+
+    def binned(frame: DataFrame, run: str) -> DataFrame:
+        bins = [F.struct(F.lit(name).alias("feature"), _bin(F.col(name), edges[name]).alias("bin")) for name in FEATURE_COLUMNS]
+        return frame.select(F.lit(run).alias("run"), F.explode(F.array(*bins)).alias("b")).select("run", "b.*")
+
+    counts = {
+        (row["run"], row["feature"], row["bin"]): row["count"]
+        for row in binned(previous_customers, "previous")
+        .unionByName(binned(current_customers, "current"))
+        .groupBy("run", "feature", "bin")
+        .count()
+        .collect()
+    }
+    result = {}
+    for name in FEATURE_COLUMNS:
+        bins = range(len(edges[name]) + 1)
+        index = psi([counts.get(("previous", name, b), 0) for b in bins], [counts.get(("current", name, b), 0) for b in bins])
+        result[name] = {
+            "psi": round(index, 4),
+            "median_previous": float(deciles[name][DRIFT_BINS // 2 - 1]),
+            "median_current": float(current_medians[name]),
+            "shifted": index > DRIFT_PSI,
+        }
+    return result
+
+
+def _bin(value: Column, edges: Sequence[float]) -> Column:
+    """The bin of a value among sorted edges: how many edges lie below it (0 .. len(edges))."""
+    index = F.lit(0)
+    for edge in edges:
+        index = index + F.when(value > F.lit(edge), 1).otherwise(0)
+    return index
+
+
+def drift_sentences(drift_by_feature: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One plain sentence per feature whose distribution moved more than DRIFT_PSI."""
+    return [
+        f"{name.replace('_', ' ')} shifted since the previous run: PSI {d['psi']:.2f} (above {DRIFT_PSI}), "
+        f"median {d['median_previous']:,.4g} -> {d['median_current']:,.4g}"
+        for name, d in drift_by_feature.items()
+        if d["shifted"]
+    ]
+
+
+def psi(previous_counts: Sequence[float], current_counts: Sequence[float]) -> float:
+    """Population stability index of two histograms over the same bins (empty bins get half a count)."""
+    p = np.asarray(previous_counts, dtype=float) + 0.5
+    q = np.asarray(current_counts, dtype=float) + 0.5
+    p, q = p / p.sum(), q / q.sum()
+    return float(((q - p) * np.log(q / p)).sum())
+
+
+def migration(overlap_counts: Overlap, numbering: Mapping[int, int]) -> list[dict[str, int]]:
+    """{from, to, customers} for customers in both runs: previous segment -> this run's segment."""
+    moves: dict[tuple[int, int], int] = {}
+    for (p, c), n in overlap_counts.counts.items():
+        if p >= 0 and c >= 0:
+            key = (p, numbering[c])
+            moves[key] = moves.get(key, 0) + n
+    return [{"from": p, "to": s, "customers": n} for (p, s), n in sorted(moves.items())]
+
+
+def segment_table(matching: Matching, numbering: Mapping[int, int], overlap_counts: Overlap) -> list[dict[str, Any]]:
+    """Per segment of this run: its previous id (or None), shared customers, centre shift, new customers."""
+    table = []
+    for cluster, segment in sorted(numbering.items(), key=lambda item: item[1]):
+        previous = matching.previous_of_cluster.get(cluster)
+        table.append(
+            {
+                "segment": segment,
+                "previous_segment": previous,
+                "shared_customers": overlap_counts.counts.get((previous, cluster), 0) if previous is not None else 0,
+                "jaccard": round(matching.jaccard[cluster], 4) if cluster in matching.jaccard else None,
+                "centre_shift": round(matching.centre_shift[cluster], 4) if cluster in matching.centre_shift else None,
+                "new_customers": overlap_counts.counts.get((-1, cluster), 0),
+            }
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """A refresh's outcome: the segment ids to use, the names carried over, and summary.json's `refresh`."""
+
+    numbering: dict[int, int]
+    carried_names: dict[int, str]
+    block: dict[str, Any]
+
+
+def compare(
+    previous: PreviousRun,
+    clustered: DataFrame,
+    cluster: str,
+    cluster_centres: Sequence[Sequence[float]],
+    by_spending: Mapping[int, int],
+    current_customers: int,
+    settings: RefreshSettings,
+) -> Refresh:
+    """Match this run's clusters to the previous run's segments and count who moved where."""
+    counts = overlap(previous.customers, clustered, cluster)
+    matching = match(previous, counts, cluster_centres, current_customers, settings)
+    numbering = carried_numbering(matching, by_spending, sorted(previous.centres))
+    matched = {p for p in matching.previous_of_cluster.values() if p is not None}
+    gone = {p: n for (p, c), n in counts.counts.items() if c < 0}
+    block = {
+        "compared": True,
+        "previous_run": previous.run_id,
+        "rule": matching.rule,
+        "customers": {"both": counts.both, "only_previous": counts.only_previous, "only_current": counts.only_current},
+        "migration": migration(counts, numbering),
+        "segments": segment_table(matching, numbering, counts),
+        "retired": sorted(set(previous.centres) - matched),
+        "previous_segments": {str(p): previous.names.get(p, "") for p in sorted(previous.centres)},
+        "gone_by_previous_segment": {str(p): gone.get(p, 0) for p in sorted(previous.centres)},
+    }
+    carried = {
+        numbering[c]: previous.names[p]
+        for c, p in matching.previous_of_cluster.items()
+        if p is not None and p in previous.names
+    }
+    return Refresh(numbering, carried, block)
+
+
+def not_compared(reason: str) -> dict[str, Any]:
+    """summary.json's `refresh` for a run that has no previous run to compare with, and why."""
+    return {"compared": False, "previous_run": None, "reason": reason}
+
+
+def with_drift(
+    block: dict[str, Any], previous: PreviousRun, segmented: DataFrame, current_medians: Mapping[str, float]
+) -> dict[str, Any]:
+    """The refresh block with each feature's drift and the sentences for those that shifted."""
+    by_feature = drift(previous.customers, segmented, current_medians)
+    return {**block, "drift": by_feature, "drift_threshold": DRIFT_PSI, "drift_sentences": drift_sentences(by_feature)}

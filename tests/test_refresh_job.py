@@ -1,0 +1,104 @@
+"""End to end: a second run on a later export carries the segments over and reports who moved where.
+
+Period 1: 60 customers in three habits (20 each). Period 2: 57 of them again, customers 1-5 moved
+from the low spenders to the big spenders on purpose, 3 gone, 6 new. The second run, into the same
+output folder, compares itself with the first (its LATEST). A third, with k = 2 against the first
+run, retires a segment; scoring then keeps the carried ids.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.builders import habit_orders_file
+from tests.test_segment_customers_job import published, submit
+
+pytestmark = pytest.mark.e2e
+
+PERIOD_1 = {c: "low" for c in range(1, 21)} | {c: "returner" for c in range(21, 41)} | {c: "big" for c in range(41, 61)}
+MOVERS = range(1, 6)
+PERIOD_2 = (
+    {c: habit for c, habit in PERIOD_1.items() if c <= 57}
+    | {c: "big" for c in MOVERS}
+    | {61: "low", 62: "low", 63: "returner", 64: "returner", 65: "big", 66: "big"}
+)
+ARGS = ("--k", "3", "--k-range", "1..4", "--restarts", "2")
+
+
+def segment_of(run: Path) -> dict[int, int]:
+    customers = pd.read_parquet(run / "customers")
+    return dict(zip(customers["customer_id"], customers["segment"]))
+
+
+@pytest.fixture(scope="module")
+def two_periods(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("refresh")
+    first_input = habit_orders_file(folder, "period-1.csv", PERIOD_1)
+    second_input = habit_orders_file(folder, "period-2.csv", PERIOD_2)
+    output = folder / "out"
+    first = submit("--input", str(first_input), "--output", str(output), *ARGS)
+    assert first.returncode == 0, first.stdout[-3000:]
+    first_run = published(output)
+    second = submit("--input", str(second_input), "--output", str(output), *ARGS)
+    assert second.returncode == 0, second.stdout[-3000:]
+    return folder, first_run, published(output), second_input
+
+
+def test_the_first_run_says_it_had_nothing_to_compare_with(two_periods):
+    _, first_run, _, _ = two_periods
+    refresh = json.loads((first_run / "summary.json").read_text())["refresh"]
+    assert refresh["compared"] is False and refresh["reason"].startswith("no previous run in ")
+
+
+def test_a_refresh_keeps_ids_and_names_and_counts_the_planted_movers(two_periods):
+    _, first_run, second_run, _ = two_periods
+    before, after = segment_of(first_run), segment_of(second_run)
+    summary = json.loads((second_run / "summary.json").read_text())
+    refresh = summary["refresh"]
+    assert refresh["compared"] and refresh["previous_run"] == first_run.name
+    assert refresh["rule"] == "shared_customers"
+    assert refresh["customers"] == {"both": 57, "only_previous": 3, "only_current": 6}
+    # every customer who kept their habits kept their segment id
+    stayers = [c for c in range(6, 58)]
+    assert all(after[c] == before[c] for c in stayers)
+    low, big = before[1], before[41]
+    assert all(after[c] == big for c in MOVERS)
+    migration = {(m["from"], m["to"]): m["customers"] for m in refresh["migration"]}
+    assert sum(migration.values()) == refresh["customers"]["both"] == 57
+    assert migration[(low, big)] == 5  # the planted movers, where they moved
+    assert sum(n for (a, b), n in migration.items() if a == b) == 52  # diagonal-heavy: everyone else
+    assert refresh["retired"] == []
+    assert sorted(row["previous_segment"] for row in refresh["segments"]) == sorted(set(before.values()))
+    new_by_segment = {row["segment"]: row["new_customers"] for row in refresh["segments"]}
+    assert new_by_segment == {low: 2, before[21]: 2, big: 2}
+    assert refresh["gone_by_previous_segment"] == {str(low): 0, str(before[21]): 0, str(big): 3}
+    previous_names = json.loads((first_run / "summary.json").read_text())["model"]["segments"]
+    assert {s: v["name"] for s, v in summary["model"]["segments"].items()} == {
+        s: v["name"] for s, v in previous_names.items()
+    }
+    assert set(refresh["drift"]) == {"products_ordered", "average_return_rate", "total_spending"}
+    page = (second_run / "report.html").read_text()
+    assert 'id="chart-migrations"' in page and "Since the previous run" in page
+
+
+def test_a_refresh_with_another_k_retires_a_segment_and_scoring_keeps_the_ids(two_periods, tmp_path):
+    folder, first_run, _, second_input = two_periods
+    output = folder / "out-k2"
+    third = submit("--input", str(second_input), "--output", str(output), "--previous", str(first_run),
+                   "--k", "2", "--k-range", "1..4", "--restarts", "2")
+    assert third.returncode == 0, third.stdout[-3000:]
+    run = published(output)
+    summary = json.loads((run / "summary.json").read_text())
+    refresh = summary["refresh"]
+    assert refresh["compared"] and len(refresh["retired"]) == 1
+    kept = sorted(int(s) for s in summary["model"]["sizes"])
+    assert kept == sorted(set(segment_of(first_run).values()) - set(refresh["retired"]))
+    scored = submit("--model", str(output), "--input", str(second_input), "--output", str(tmp_path / "scored"),
+                    job="jobs/score_customers.py")
+    assert scored.returncode == 0, scored.stdout[-3000:]
+    scored_run = published(tmp_path / "scored")
+    assert segment_of(scored_run) == segment_of(run)  # the ids the model was trained with
