@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from jobs import score_customers
 from tests.builders import HEADER, csv_line, orders_file
 from tests.conftest import REPO
 from tests.test_segment_customers_job import published, submit
@@ -41,7 +42,7 @@ def test_a_run_that_quarantines_too_much_stops_before_publishing_unless_accepted
     # an accepted run: tests/test_segment_customers_job.py's small run (a quarter of its lines quarantined)
 
 
-def test_two_runs_at_once_into_one_folder_on_a_hadoop_filesystem_both_publish_and_score(tmp_path):
+def test_two_runs_at_once_into_one_folder_on_a_hadoop_filesystem_both_publish_and_score(spark, tmp_path):
     """Two runs started together into one output folder on viewfs:// (a mount of a local folder that
     segspark reaches only through Hadoop's FileSystem): both complete, both run folders are intact,
     LATEST names one of them; then scoring reads that model and writes its runs there too."""
@@ -65,13 +66,10 @@ def test_two_runs_at_once_into_one_folder_on_a_hadoop_filesystem_both_publish_an
     assert latest in {folder.name for folder in folders}
     assert [p.name for p in segments.iterdir() if ".tmp-" in p.name] == []
 
-    inside = submit("--input", "viewfs://segspark/shop", "--output", "viewfs://segspark/shop/segments2",
-                    submit_options=("--master", "local[2]", *mount))
-    assert inside.returncode == 64 and "is inside --input" in inside.stdout
-    scored = submit("--model", "viewfs://segspark/shop/segments", "--input", "viewfs://segspark/shop/orders.csv",
-                    "--output", "viewfs://segspark/shop/scored", job="jobs/score_customers.py",
-                    submit_options=("--master", "local[2]", *mount))
-    assert scored.returncode == 0, scored.stdout[-3000:]
+    # scoring, in this session with the same mount: reads that model, writes its runs there too
+    spark.sparkContext._jsc.hadoopConfiguration().set("fs.viewfs.mounttable.segspark.link./shop", f"file://{tmp_path}/data")
+    assert score_customers.main(["--model", "viewfs://segspark/shop/segments", "--input", "viewfs://segspark/shop/orders.csv",
+                                 "--output", "viewfs://segspark/shop/scored"]) == 0
     summary = json.loads((published(tmp_path / "data" / "scored") / "summary.json").read_text())
     assert summary["scoring"]["model"] == f"viewfs://segspark/shop/segments/runs/{latest}/model"
     assert sum(summary["scoring"]["sizes"].values()) == 30

@@ -171,6 +171,14 @@ def viewfs(spark, folder) -> str:
     return f"viewfs://{table}/data"
 
 
+def test_an_output_inside_the_input_is_refused_on_a_hadoop_filesystem(spark, tmp_path):
+    shop = viewfs(spark, tmp_path)
+    qualify = lambda path: segio.qualified(spark, path)  # noqa: E731
+    with pytest.raises(UsageError, match="inside --input"):
+        segio.check_output_location(shop, f"{shop}/segments", qualify=qualify)
+    segio.check_output_location(f"{shop}/orders.csv", f"{shop}/segments", qualify=qualify)
+
+
 def test_publishing_on_a_hadoop_filesystem_replaces_latest_in_one_step(spark, tmp_path, monkeypatch):
     output = viewfs(spark, tmp_path)
     segio.publish(spark, output, "run-1")

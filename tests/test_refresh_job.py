@@ -4,6 +4,9 @@ Period 1: 60 customers in three habits (20 each). Period 2: 57 of them again, cu
 from the low spenders to the big spenders on purpose, 3 gone, 6 new. The second run, into the same
 output folder, compares itself with the first (its LATEST). A third, with k = 2 against the first
 run, retires a segment; scoring then keeps the carried ids.
+
+The jobs' main() run in the tests' SparkSession (no JVM start per run): what spark-submit adds is
+covered by tests/test_segment_customers_job.py and tests/test_hardening_job.py.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import pandas as pd
 import pytest
 
 from tests.builders import habit_orders_file
-from tests.test_segment_customers_job import published, submit
+from jobs import score_customers, segment_customers
+from tests.test_segment_customers_job import published
 
 pytestmark = pytest.mark.e2e
 
@@ -29,22 +33,25 @@ PERIOD_2 = (
 ARGS = ("--k", "3", "--k-range", "1..4", "--restarts", "2")
 
 
+def run_job(job, *args: str) -> None:
+    """A job's main() in this session, as spark-submit would run it; a failure raises here."""
+    assert job.main(list(args)) == 0
+
+
 def segment_of(run: Path) -> dict[int, int]:
     customers = pd.read_parquet(run / "customers")
     return dict(zip(customers["customer_id"], customers["segment"]))
 
 
 @pytest.fixture(scope="module")
-def two_periods(tmp_path_factory):
+def two_periods(spark, tmp_path_factory):
     folder = tmp_path_factory.mktemp("refresh")
     first_input = habit_orders_file(folder, "period-1.csv", PERIOD_1)
     second_input = habit_orders_file(folder, "period-2.csv", PERIOD_2)
     output = folder / "out"
-    first = submit("--input", str(first_input), "--output", str(output), *ARGS)
-    assert first.returncode == 0, first.stdout[-3000:]
+    run_job(segment_customers, "--input", str(first_input), "--output", str(output), *ARGS)
     first_run = published(output)
-    second = submit("--input", str(second_input), "--output", str(output), *ARGS)
-    assert second.returncode == 0, second.stdout[-3000:]
+    run_job(segment_customers, "--input", str(second_input), "--output", str(output), *ARGS)
     return folder, first_run, published(output), second_input
 
 
@@ -88,17 +95,14 @@ def test_a_refresh_keeps_ids_and_names_and_counts_the_planted_movers(two_periods
 def test_a_refresh_with_another_k_retires_a_segment_and_scoring_keeps_the_ids(two_periods, tmp_path):
     folder, first_run, _, second_input = two_periods
     output = folder / "out-k2"
-    third = submit("--input", str(second_input), "--output", str(output), "--previous", str(first_run),
-                   "--k", "2", "--k-range", "1..4", "--restarts", "2")
-    assert third.returncode == 0, third.stdout[-3000:]
+    run_job(segment_customers, "--input", str(second_input), "--output", str(output), "--previous", str(first_run),
+            "--k", "2", "--k-range", "1..4", "--restarts", "2")
     run = published(output)
     summary = json.loads((run / "summary.json").read_text())
     refresh = summary["refresh"]
     assert refresh["compared"] and len(refresh["retired"]) == 1
     kept = sorted(int(s) for s in summary["model"]["sizes"])
     assert kept == sorted(set(segment_of(first_run).values()) - set(refresh["retired"]))
-    scored = submit("--model", str(output), "--input", str(second_input), "--output", str(tmp_path / "scored"),
-                    job="jobs/score_customers.py")
-    assert scored.returncode == 0, scored.stdout[-3000:]
+    run_job(score_customers, "--model", str(output), "--input", str(second_input), "--output", str(tmp_path / "scored"))
     scored_run = published(tmp_path / "scored")
     assert segment_of(scored_run) == segment_of(run)  # the ids the model was trained with
