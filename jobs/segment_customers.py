@@ -117,14 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     ks = sweep_range(args, settings, counts.customers, training.distinct_points())
     trained_on = "each customer" if training.every_customer else f"a uniform sample of {training.points:,}"
     print(f"segment_customers: {counts.customers:,} customers, trained on {trained_on}; elbow over k = {ks[0]}..{ks[-1]}")
-    elbow = model.sweep(spark.sparkContext, customers, training, ks, kmeans_settings, given_k=args.k)
-    phases.end("elbow sweep")
-
-    # Stability: would each k's segments hold on other data? Refits on halves of the seeding sample.
-    centres_by_k = {k: fit.centres for k, fit in elbow.fits.items()}
-    stabilities = stability.of_fits(
-        training.sample, centres_by_k, kmeans_settings.stability_resamples, kmeans_settings.restarts, kmeans_settings.seed
+    # Stability: would each k's segments hold on other data? Its refits on halves of the seeding sample
+    # need no k's model, so they run in the driver beside the sweep (whose time is mostly Spark's).
+    elbow, refitted = concurrently(
+        lambda: model.sweep(spark.sparkContext, customers, training, ks, kmeans_settings, given_k=args.k),
+        lambda: stability.refits(
+            training.sample, [*ks, *([args.k] if args.k else [])], kmeans_settings.stability_resamples,
+            kmeans_settings.restarts, kmeans_settings.seed,
+        ),
     )
+    phases.end("elbow sweep")
+    stabilities = stability.scored(training.sample, {k: fit.centres for k, fit in elbow.fits.items()}, refitted)
     elbow = elbow.with_stability({k: s.as_dict() for k, s in stabilities.items()})
     choice = choose_k.choose_k(
         [p.k for p in elbow.points], [p.cost for p in elbow.points], [p.silhouette for p in elbow.points], args.k,

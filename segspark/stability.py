@@ -77,42 +77,51 @@ def best_match_jaccard(labels: np.ndarray, other: np.ndarray, clusters: int) -> 
     return jaccard.max(axis=1)
 
 
-def resampling_stability(
-    sample: np.ndarray,
-    centres_by_k: Mapping[int, Sequence[Sequence[float]]],
-    resamples: int,
-    restarts: int,
-    seed: int,
-) -> dict[int, Stability]:
-    """Every k's stability over `resamples` random halves of `sample` (the k's model: `centres_by_k`)."""
+def refits(
+    sample: np.ndarray, ks: Sequence[int], resamples: int, restarts: int, seed: int
+) -> dict[int, list[np.ndarray]]:
+    """Each measurable k's centres refitted on `resamples` random halves of `sample`.
+
+    The costly part, and independent of the k's MLlib model: the job runs it beside the sweep.
+    None for k = 1, a k above half the sample, or `resamples` 0.
+    """
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_limits
 
-    base = {k: nearest_centres(sample, np.asarray(centres, dtype=float))[0] for k, centres in centres_by_k.items()}
-    ari: dict[int, list[float]] = {k: [] for k in centres_by_k}
-    jaccard: dict[int, list[np.ndarray]] = {k: [] for k in centres_by_k}
+    measurable = sorted({k for k in ks if k >= 2 and len(sample) // 2 >= k}) if resamples > 0 else []
+    refitted: dict[int, list[np.ndarray]] = {k: [] for k in measurable}
     half = max(2, len(sample) // 2)
-    for resample in range(resamples):
+    for resample in range(resamples if measurable else 0):
         chosen = np.random.default_rng(seed + resample).choice(len(sample), size=half, replace=False)
-        for k in centres_by_k:
+        for k in measurable:
             with warnings.catch_warnings(), threadpool_limits(1):  # see model.seed_centres
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 refit = KMeans(n_clusters=k, n_init=max(1, restarts), random_state=seed + resample).fit(sample[chosen])
-            labels = nearest_centres(sample, refit.cluster_centers_)[0]
-            ari[k].append(adjusted_rand_index(base[k], labels))
-            jaccard[k].append(best_match_jaccard(base[k], labels, k))
-    return {k: Stability(k, ari[k], np.array(jaccard[k]).T.reshape(k, resamples)) for k in centres_by_k}
+            refitted[k].append(refit.cluster_centers_)
+    return refitted
+
+
+def scored(
+    sample: np.ndarray, centres_by_k: Mapping[int, Sequence[Sequence[float]]], refitted: Mapping[int, list[np.ndarray]]
+) -> dict[int, Stability]:
+    """Every refitted k's stability: its model's labels of `sample` against each refit's (ARI, best-match Jaccard)."""
+    scores = {}
+    for k, refit_centres in refitted.items():
+        if k not in centres_by_k or not refit_centres:
+            continue
+        base = nearest_centres(sample, np.asarray(centres_by_k[k], dtype=float))[0]
+        relabelled = [nearest_centres(sample, centres)[0] for centres in refit_centres]
+        jaccard = np.array([best_match_jaccard(base, labels, k) for labels in relabelled]).T
+        scores[k] = Stability(k, [adjusted_rand_index(base, labels) for labels in relabelled], jaccard)
+    return scores
 
 
 def of_fits(
     sample: np.ndarray, centres_by_k: Mapping[int, Sequence[Sequence[float]]], resamples: int, restarts: int, seed: int
 ) -> dict[int, Stability]:
     """Every fitted k's stability (none where `resamples` is 0 or half the sample is fewer points than k)."""
-    measurable = {k: c for k, c in centres_by_k.items() if k >= 2 and len(sample) // 2 >= k}
-    if resamples <= 0 or not measurable:
-        return {}
-    return resampling_stability(sample, measurable, resamples, restarts, seed)
+    return scored(sample, centres_by_k, refits(sample, list(centres_by_k), resamples, restarts, seed))
 
 
 def by_segment(scores: Stability | None, numbering: Mapping[int, int]) -> list[dict]:

@@ -22,7 +22,7 @@ def blobs():
 
 
 def test_separated_blobs_are_stable_at_their_k_and_less_so_two_above(blobs):
-    scores = stability.resampling_stability(blobs, fitted_centres(blobs, [4, 6]), resamples=5, restarts=10, seed=3)
+    scores = stability.of_fits(blobs, fitted_centres(blobs, [4, 6]), resamples=5, restarts=10, seed=3)
     assert scores[4].ari_mean > 0.98 and min(scores[4].ari) > 0.95
     assert scores[6].ari_mean < scores[4].ari_mean - 0.05
     assert all(mean > 0.95 and dissolved == 0 for mean, dissolved in scores[4].by_cluster().values())
@@ -41,15 +41,15 @@ def test_noise_without_clusters_is_unstable_at_every_k(shape):
     else:
         points = rng.normal(size=(1_200, 3))
     ks = [2, 3, 4, 5, 6, 8, 10]
-    scores = stability.resampling_stability(points, fitted_centres(points, ks), resamples=5, restarts=10, seed=3)
+    scores = stability.of_fits(points, fitted_centres(points, ks), resamples=5, restarts=10, seed=3)
     assert max(scores[k].ari_mean for k in ks) < 0.8, {k: scores[k].ari_mean for k in ks}
     assert any(dissolved > 0 for k in ks for _, dissolved in scores[k].by_cluster().values())
 
 
 def test_the_same_seed_gives_the_same_scores(blobs):
     centres = fitted_centres(blobs, [3, 5])
-    first = stability.resampling_stability(blobs, centres, resamples=3, restarts=2, seed=9)
-    again = stability.resampling_stability(blobs, centres, resamples=3, restarts=2, seed=9)
+    first = stability.of_fits(blobs, centres, resamples=3, restarts=2, seed=9)
+    again = stability.of_fits(blobs, centres, resamples=3, restarts=2, seed=9)
     assert {k: s.ari for k, s in first.items()} == {k: s.ari for k, s in again.items()}
     assert all(np.array_equal(first[k].jaccard, again[k].jaccard) for k in first)
 
