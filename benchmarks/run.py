@@ -1,6 +1,6 @@
 """segspark end to end against the pandas + scikit-learn reference, in one run, on the same files.
 
-    .venv/bin/python benchmarks/run.py                 # S, M and L (about an hour on 2 cores)
+    .venv/bin/python benchmarks/run.py                 # S, M and L (about 30 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --sizes S       # the small size only (a few minutes)
 
 For each size: order lines made by the project's generator (kept under --data and reused), then
