@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from segspark import stability
+from segspark import choose_k, stability
 
 
 def fitted_centres(points, ks):
@@ -30,20 +30,38 @@ def test_separated_blobs_are_stable_at_their_k_and_less_so_two_above(blobs):
                                    "resamples": 5}
 
 
+def noise(shape: str) -> np.ndarray:
+    rng = np.random.default_rng(2)
+    if shape == "uniform in a ball":
+        points = rng.normal(size=(4_000, 3))
+        return (points / np.linalg.norm(points, axis=1)[:, None] * rng.uniform(0, 1, size=(4_000, 1)) ** (1 / 3))[:1_200]
+    return rng.normal(size=(1_200, 3))
+
+
 @pytest.mark.parametrize("shape", ["uniform in a ball", "one Gaussian cloud"])
 def test_noise_without_clusters_is_unstable_at_every_k(shape):
     """(Uniform noise in a cube is the exception, measured: k = 8 is stable there, its octants being a
     real partition of a cube. A ball and a Gaussian cloud have no partition that holds.)"""
-    rng = np.random.default_rng(2)
-    if shape == "uniform in a ball":
-        points = rng.normal(size=(4_000, 3))
-        points = (points / np.linalg.norm(points, axis=1)[:, None] * rng.uniform(0, 1, size=(4_000, 1)) ** (1 / 3))[:1_200]
-    else:
-        points = rng.normal(size=(1_200, 3))
+    points = noise(shape)
     ks = [2, 3, 4, 5, 6, 8, 10]
     scores = stability.of_fits(points, fitted_centres(points, ks), resamples=5, restarts=10, seed=3)
     assert max(scores[k].ari_mean for k in ks) < 0.8, {k: scores[k].ari_mean for k in ks}
     assert any(dissolved > 0 for k in ks for _, dissolved in scores[k].by_cluster().values())
+
+
+def test_on_noise_the_choice_of_k_says_there_is_no_clear_structure():
+    """The whole chain the job runs: the elbow's costs and silhouettes, stability, then choose_k."""
+    from sklearn.metrics import silhouette_score
+
+    points = noise("uniform in a ball")
+    ks = list(range(1, 9))
+    fits = {k: KMeans(n_clusters=k, n_init=10, random_state=0).fit(points) for k in ks}
+    silhouettes = [None] + [float(silhouette_score(points, fits[k].labels_)) for k in ks[1:]]
+    scores = stability.of_fits(points, {k: fits[k].cluster_centers_ for k in ks[1:]}, resamples=5, restarts=10, seed=3)
+    choice = choose_k.choose_k(ks, [fits[k].inertia_ for k in ks], silhouettes, None,
+                               {k: score.ari_mean for k, score in scores.items()})
+    assert choice.rule == "no_structure", choice
+    assert choice.explanation.startswith("no clear structure: no k is stable")
 
 
 def test_the_same_seed_gives_the_same_scores(blobs):
