@@ -26,17 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="model, run or output folder of a segment run")
     parser.add_argument("--input", required=True, help="order lines: a file, a folder or a glob")
     parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
-    parser.add_argument(
-        "--format",
-        dest="source_format",
-        help="source format: shopify, online_retail, or a format file (.toml); default from conf",
-    )
-    parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
-    parser.add_argument(
-        "--accept-quarantine",
-        action="store_true",
-        help="publish even when more lines are quarantined than [quality] max_quarantined_share allows",
-    )
+    cli.add_input_options(parser)
     return parser.parse_args(argv)
 
 

@@ -25,11 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="segment_customers.py", description=__doc__.splitlines()[0])
     parser.add_argument("--input", help="order lines: a file, a folder or a glob (CSV or Parquet)")
     parser.add_argument("--output", help="folder that receives runs/<run_id>/ and LATEST")
-    parser.add_argument(
-        "--format",
-        dest="source_format",
-        help="source format: shopify, online_retail, or a format file (.toml); default from conf",
-    )
+    cli.add_input_options(parser)
     parser.add_argument("--k", type=int, help="segment with this k instead of choosing it from the elbow")
     parser.add_argument("--k-range", help="the sweep's k_min..k_max, e.g. 1..15 (default from conf)")
     parser.add_argument(
@@ -39,15 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stability", type=int, dest="stability_resamples", help="resamples per k for stability, 0 to skip (conf)"
     )
-    parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
     parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
     parser.add_argument("--previous", help="compare with this run (an output or run folder); default: --output's")
     parser.add_argument("--no-previous", action="store_true", help="do not compare with a previous run")
-    parser.add_argument(
-        "--accept-quarantine",
-        action="store_true",
-        help="publish even when more lines are quarantined than [quality] max_quarantined_share allows",
-    )
     return parser.parse_args(argv)
 
 
@@ -122,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     elbow, refitted = concurrently(
         lambda: model.sweep(spark.sparkContext, customers, training, ks, kmeans_settings, given_k=args.k),
         lambda: stability.refits(
-            training.sample, [*ks, *([args.k] if args.k else [])], kmeans_settings.stability_resamples,
+            training.sample, model.ks_to_fit(ks, args.k), kmeans_settings.stability_resamples,
             kmeans_settings.restarts, kmeans_settings.seed,
         ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -59,3 +60,18 @@ def run(main: Callable[[], int | None], job: str) -> None:
         print(f"{job}: (SEGSPARK_DEBUG=1 shows the full traceback)", file=sys.stderr)
         code = EXIT_FAILURE
     sys.exit(code)
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The options both jobs read their input and settings under: --format, --conf-file, --accept-quarantine."""
+    parser.add_argument(
+        "--format",
+        dest="source_format",
+        help="source format: shopify, online_retail, or a format file (.toml); default from conf",
+    )
+    parser.add_argument("--conf-file", help="settings file (default conf/segspark.toml)")
+    parser.add_argument(
+        "--accept-quarantine",
+        action="store_true",
+        help="publish even when more lines are quarantined than [quality] max_quarantined_share allows",
+    )

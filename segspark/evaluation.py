@@ -174,3 +174,11 @@ def silhouettes(customers: DataFrame, statistics: Mapping[int, ClusterStatistics
         total[0] += row["silhouette_sum"]
         total[1] += row["customers"]
     return {k: totals[k][0] / totals[k][1] if k in totals and totals[k][1] else None for k in statistics if k >= 2}
+
+
+def jaccard_matrix(contingency: np.ndarray) -> np.ndarray:
+    """The Jaccard index of every pair of clusters of two labellings, from their contingency table
+    (points in cluster i of one and j of the other): |A and B| / |A or B|, 0 where both are empty."""
+    contingency = np.asarray(contingency, dtype=float)
+    union = contingency.sum(axis=1)[:, None] + contingency.sum(axis=0)[None, :] - contingency
+    return np.divide(contingency, union, out=np.zeros_like(contingency), where=union > 0)

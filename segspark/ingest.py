@@ -193,21 +193,14 @@ def conform_to_schema(
             problems.append((value.isNotNull() & F.col(field.name).isNull(), f"bad_{field.name}", text))
         if field.name in required:
             problems.append((value.isNull(), f"missing_{field.name}", F.lit(f"no value in {field.name}")))
-    first_problem = F.lit(None).cast("int")
-    if problems:
-        first_problem = F.when(problems[0][0], F.lit(0))
-        for position, (condition, _, _) in enumerate(problems[1:], start=1):
-            first_problem = first_problem.when(condition, F.lit(position))
-    marked = values.withColumn("_problem", first_problem)
+    positions = [(condition, F.lit(position)) for position, (condition, _, _) in enumerate(problems)]
+    marked = values.withColumn("_problem", _first_of(positions, "int"))
 
     # 3. The rule and reason of that problem, and the line as read for a quarantined one (for a
     # line of the right width, its fields joined back; a missing value stays an empty field).
     problem = F.col("_problem")
-    rule, reason = F.lit(None).cast("string"), F.lit(None).cast("string")
-    if problems:
-        rule, reason = F.when(problem == 0, F.lit(problems[0][1])), F.when(problem == 0, problems[0][2])
-        for position, (_, name, text) in enumerate(problems[1:], start=1):
-            rule, reason = rule.when(problem == position, F.lit(name)), reason.when(problem == position, text)
+    rule = _first_of([(problem == position, F.lit(name)) for position, (_, name, _) in enumerate(problems)], "string")
+    reason = _first_of([(problem == position, text) for position, (_, _, text) in enumerate(problems)], "string")
     joined = F.concat_ws(",", *[F.coalesce(F.col(_given(f.name)).cast("string"), F.lit("")) for f in schema.fields])
     raw_line = F.coalesce(F.col(CORRUPT_RECORD_COLUMN), joined) if has_corrupt_column else joined
     return marked.select(
@@ -217,6 +210,17 @@ def conform_to_schema(
         reason.alias("quarantine_reason"),
         F.when(problem.isNotNull(), raw_line).alias("raw_line"),
     )
+
+
+def _first_of(cases: list[tuple[Column, Column]], null_type: str) -> Column:
+    """CASE WHEN c0 THEN v0 WHEN c1 THEN v1 ... END: the value of the first condition that holds, else
+    null (a typed null where there are no cases)."""
+    if not cases:
+        return F.lit(None).cast(null_type)
+    column = F.when(*cases[0])
+    for condition, value in cases[1:]:
+        column = column.when(condition, value)
+    return column
 
 
 def _given(name: str) -> str:

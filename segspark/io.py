@@ -94,13 +94,21 @@ def check_output_location(input_path: str, output_dir: str, qualify: Callable[[s
         raise UsageError(f"--output {output_dir!r} is inside --input {input_path!r}; choose another folder")
 
 
+def _hadoop_conf(spark: SparkSession):
+    return spark.sparkContext._jsc.hadoopConfiguration()
+
+
+def _hadoop(spark: SparkSession, path: str):
+    """(Hadoop Path, its FileSystem) for a path of any scheme the session's Hadoop reaches."""
+    hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path, hadoop_path.getFileSystem(_hadoop_conf(spark))
+
+
 def qualified(spark: SparkSession, path: str) -> str:
     """`path` as Hadoop's FileSystem qualifies it (scheme and authority of the default filesystem
     for a bare path); the path as given where its filesystem cannot be reached from here."""
-    jvm = spark.sparkContext._jvm
     try:
-        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-        filesystem = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        hadoop_path, filesystem = _hadoop(spark, path)
         return str(filesystem.makeQualified(hadoop_path).toString())
     except Exception:  # noqa: BLE001 - e.g. hdfs:/// without a namenode: compare as written
         return path
@@ -130,10 +138,9 @@ def list_input_files(spark: SparkSession, path: str) -> list[str]:
 def read_first_line(spark: SparkSession, file: str) -> str | None:
     """The first line of a (possibly compressed) file, read on the driver through Hadoop's FS."""
     jvm = spark.sparkContext._jvm
-    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(file)
-    stream = hadoop_path.getFileSystem(hadoop_conf).open(hadoop_path)
-    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(hadoop_conf).getCodec(hadoop_path)
+    hadoop_path, filesystem = _hadoop(spark, file)
+    stream = filesystem.open(hadoop_path)
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(_hadoop_conf(spark)).getCodec(hadoop_path)
     if codec is not None:
         stream = codec.createInputStream(stream)
     reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
@@ -227,9 +234,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         os.replace(temporary, target)
         return
     jvm = spark.sparkContext._jvm
-    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
-    target = jvm.org.apache.hadoop.fs.Path(path)
-    filesystem = target.getFileSystem(hadoop_conf)
+    target, filesystem = _hadoop(spark, path)
     data = bytearray(text.encode("utf-8"))
     if urlparse(path).scheme.lower() in OBJECT_STORES:
         _write_bytes(filesystem, target, data)
@@ -238,8 +243,8 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     _write_bytes(filesystem, temporary, data)
     overwrite = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
     overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
-    _rename_over(jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), hadoop_conf), temporary, target,
-                 overwrite)  # fmt: skip
+    _rename_over(jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), _hadoop_conf(spark)), temporary,
+                 target, overwrite)  # fmt: skip
 
 
 def _write_bytes(filesystem, path, data: bytearray) -> None:
@@ -271,9 +276,8 @@ def publish(spark: SparkSession, output_dir: str, run_id: str) -> None:
 def path_exists(spark: SparkSession, path: str) -> bool:
     if is_local(path):
         return os.path.exists(local_path(path))
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+    hadoop_path, filesystem = _hadoop(spark, path)
+    return filesystem.exists(hadoop_path)
 
 
 def write_order_lines(lines: DataFrame, path: str, file_format: str) -> None:
@@ -296,11 +300,8 @@ def write_order_lines(lines: DataFrame, path: str, file_format: str) -> None:
     if is_local(path):
         os.replace(local_path(temporary), local_path(path))
         return
-    jvm = spark.sparkContext._jvm
-    source = jvm.org.apache.hadoop.fs.Path(temporary)
-    if not source.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).rename(
-        source, jvm.org.apache.hadoop.fs.Path(path)
-    ):
+    source, filesystem = _hadoop(spark, temporary)
+    if not filesystem.rename(source, _hadoop(spark, path)[0]):
         raise OSError(f"could not move {temporary} to {path}")
 
 
@@ -309,11 +310,10 @@ def read_text(spark: SparkSession, path: str) -> str:
     if is_local(path):
         with open(local_path(path), encoding="utf-8") as handle:
             return handle.read()
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    stream = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(hadoop_path)
+    hadoop_path, filesystem = _hadoop(spark, path)
+    stream = filesystem.open(hadoop_path)
     try:
-        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream)).decode("utf-8")
+        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)).decode("utf-8")
     finally:
         stream.close()
 
@@ -323,21 +323,13 @@ def list_names(spark: SparkSession, folder: str) -> list[str]:
     if is_local(folder):
         target = local_path(folder)
         return sorted(os.listdir(target)) if os.path.isdir(target) else []
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
-    filesystem = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    hadoop_path, filesystem = _hadoop(spark, folder)
     if not filesystem.exists(hadoop_path):
         return []
     return sorted(str(status.getPath().getName()) for status in filesystem.listStatus(hadoop_path))
 
 
 MODEL_METADATA = "segspark-model.json"
-
-
-def save_model(spark: SparkSession, model, path: str, metadata: dict) -> None:
-    """The PipelineModel and its metadata, as one folder; the metadata file is written last."""
-    model.write().save(path)
-    write_model_metadata(spark, path, metadata)
 
 
 def write_model_metadata(spark: SparkSession, path: str, metadata: dict) -> None:
@@ -375,8 +367,12 @@ def load_model(spark: SparkSession, path: str):
     from pyspark.ml import PipelineModel
 
     model_dir = resolve_model_dir(spark, path)
-    metadata = json.loads(read_text(spark, posixpath.join(model_dir, MODEL_METADATA)))
-    return PipelineModel.load(model_dir), metadata
+    return PipelineModel.load(model_dir), read_model_metadata(spark, model_dir)
+
+
+def read_model_metadata(spark: SparkSession, model_dir: str) -> dict:
+    """segspark-model.json of a model folder."""
+    return json.loads(read_text(spark, posixpath.join(model_dir, MODEL_METADATA)))
 
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")

@@ -1,9 +1,10 @@
-"""Every place segspark reaches into Spark's JVM through py4j, each in one small function.
+"""Every place segspark reaches into Spark's own JVM classes through py4j, each in one small function.
 
-PySpark's Python API has no way to count the jobs a run started, no spark.ml KMeans that starts
-from given centres (SPARK-10780 was never merged), no spark.ml model made from centres, and no way
-to read one Parquet file's schema without a Spark job. Spark's JVM API has all four. Each function here is covered by tests/test_jvm.py, which fails if a Spark
-upgrade renames or changes what it calls. What it costs: py4j needs a classic (non-Connect)
+(Files go through Hadoop's public FileSystem API, in segspark.io.) PySpark's Python API has no way
+to count the jobs a run started, no spark.ml KMeans that starts from given centres (SPARK-10780 was
+never merged), no spark.ml model made from centres, and no way to read one Parquet file's schema
+without a Spark job. Spark's JVM API has all four. Each public function here is covered by
+tests/test_jvm.py, which fails if a Spark upgrade renames or changes what it calls. What it costs: py4j needs a classic (non-Connect)
 SparkSession, which `spark-submit` always gives; over Spark Connect these functions cannot run.
 """
 
@@ -53,9 +54,8 @@ def lloyd(
     Python wrapper, pyspark.mllib KMeans.train, would unpersist it after each fit and drops the
     training cost and iteration count.)
     """
-    jvm = spark_context._jvm
-    clustering = jvm.org.apache.spark.mllib.clustering
-    centres = [_py2java(spark_context, DenseVector([float(v) for v in centre])) for centre in initial_centres]
+    clustering = spark_context._jvm.org.apache.spark.mllib.clustering
+    centres = _java_vectors(spark_context, initial_centres)
     fitted = (
         clustering.KMeans()
         .setK(len(centres))
@@ -73,8 +73,7 @@ def kmeans_model(
 ) -> MLKMeansModel:
     """A spark.ml KMeansModel with these centres: it transforms, saves and loads as a fitted one."""
     jvm = spark_context._jvm
-    vectors = [_py2java(spark_context, DenseVector([float(v) for v in centre])) for centre in centres]
-    parent = jvm.org.apache.spark.mllib.clustering.KMeansModel(vectors)
+    parent = jvm.org.apache.spark.mllib.clustering.KMeansModel(_java_vectors(spark_context, centres))
     java_model = jvm.org.apache.spark.ml.clustering.KMeansModel(
         jvm.org.apache.spark.ml.util.Identifiable.randomUID("kmeans"), parent
     )
@@ -82,6 +81,11 @@ def kmeans_model(
     model._set(k=len(centres), featuresCol=features_col, predictionCol=prediction_col)
     model._transfer_params_to_java()
     return model
+
+
+def _java_vectors(spark_context: SparkContext, centres: Sequence[Sequence[float]]) -> list:
+    """Centres as JVM spark.mllib dense vectors."""
+    return [_py2java(spark_context, DenseVector([float(v) for v in centre])) for centre in centres]
 
 
 def parquet_schema(spark: SparkSession, path: str) -> T.StructType:

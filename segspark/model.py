@@ -170,6 +170,14 @@ def seed_centres(sample: np.ndarray, k: int, settings: KMeansSettings) -> list[l
     """
     if k == 1:
         return [list(map(float, sample.mean(axis=0)))]
+    return [list(map(float, centre)) for centre in kmeans_plus_plus(sample, k, settings.restarts, settings.seed)]
+
+
+def kmeans_plus_plus(points: np.ndarray, k: int, restarts: int, seed: int) -> np.ndarray:
+    """k x 3 centres: scikit-learn's KMeans (k-means++ seeding, Lloyd), the best of `restarts` runs.
+
+    The seeds of every k and the refits of segspark.stability: one method for both.
+    """
     from sklearn.cluster import KMeans  # imported here: a run that fits nothing does not pay for it
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_limits
@@ -178,8 +186,12 @@ def seed_centres(sample: np.ndarray, k: int, settings: KMeansSettings) -> list[l
     # to the MLlib fits that run meanwhile.
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than k: said by the run
-        fitted = KMeans(n_clusters=k, n_init=max(1, settings.restarts), random_state=settings.seed).fit(sample)
-    return [list(map(float, centre)) for centre in fitted.cluster_centers_]
+        return KMeans(n_clusters=k, n_init=max(1, restarts), random_state=seed).fit(points).cluster_centers_
+
+
+def ks_to_fit(ks: Sequence[int], given_k: int | None = None) -> list[int]:
+    """The ks that get a fit: every k >= 2 of the sweep, and a given k wherever it lies."""
+    return sorted({k for k in ks if k >= 2} | ({given_k} if given_k else set()))
 
 
 def fit_ks(
@@ -291,7 +303,7 @@ def sweep(
     `customers` (persisted) carries the log features and total_spending. The elbow lists `ks`.
     """
     started = time.monotonic()
-    to_fit = sorted({k for k in ks if k >= 2} | ({given_k} if given_k else set()))
+    to_fit = ks_to_fit(ks, given_k)
 
     def fitted(fit: Fit) -> None:
         progress(

@@ -12,13 +12,15 @@ from typing import Any, Callable
 
 
 def concurrently(*actions: Callable[[], Any]) -> list[Any]:
-    """Each action's result, in the order given; the first failure is raised as soon as it happens."""
+    """Each action's result, in the order given.
+
+    The first failure is raised once the other actions have ended: they all start at once, and a
+    thread cannot be stopped from outside.
+    """
     with ThreadPoolExecutor(max_workers=max(1, len(actions))) as pool:
         futures = [pool.submit(action) for action in actions]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        for future in futures:
-            if future.done() and future.exception() is not None:
-                for other in futures:
-                    other.cancel()
-                raise future.exception()
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [future for future in futures if future in done and future.exception() is not None]
+        if failed:
+            raise failed[0].exception()
         return [future.result() for future in futures]

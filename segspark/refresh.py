@@ -27,6 +27,7 @@ import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from segspark.evaluation import jaccard_matrix
 from segspark.schemas import FEATURE_COLUMNS
 
 BY_CUSTOMERS = "shared_customers"
@@ -124,9 +125,7 @@ def match(
     )
     by_customers = overlap_counts.both >= settings.min_shared_share * max(current_customers, 1)
     if by_customers:
-        shared = overlap_counts.shared(previous_ids, clusters)
-        union = shared.sum(axis=1)[:, None] + shared.sum(axis=0)[None, :] - shared
-        jaccard = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+        jaccard = jaccard_matrix(overlap_counts.shared(previous_ids, clusters))
         rows, columns = linear_sum_assignment(-jaccard)
         kept = [(r, c) for r, c in zip(rows, columns) if jaccard[r, c] >= settings.min_jaccard]
     else:

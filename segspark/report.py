@@ -22,7 +22,7 @@ from segspark.naming import SegmentName
 from segspark.parallel import concurrently
 from segspark.pseudonyms import PseudonymKey, pseudonyms
 from segspark.stability import UNSTABLE_BELOW
-from segspark.summary import count_rows
+from segspark.summary import count_rows, log_centres
 
 CHART_IDS = ("chart-sizes", "chart-scatter", "chart-distributions", "chart-elbow", "chart-profiles")
 MIGRATION_CHART = "chart-migrations"  # on a refresh only
@@ -193,7 +193,7 @@ def build(
     )
     sample = sample.assign(customer=pseudonyms(key, sample["customer_id"])).drop(columns="customer_id")
     quantiles = segment_profiles.feature_quantiles
-    centres = {centre["segment"]: list(centre["log"].values()) for centre in model["centres"]}
+    centres = log_centres(model)
     figures = [
         charts.segment_sizes(sizes, labels),
         charts.customers_3d(sample, centres, labels),

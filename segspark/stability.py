@@ -19,13 +19,13 @@ Seeds are fixed (resample b uses seed + b), so reruns give the same scores.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from segspark.evaluation import nearest_centres
+from segspark.evaluation import jaccard_matrix, nearest_centres
+from segspark.model import kmeans_plus_plus
 
 DISSOLVED_BELOW = 0.5  # clusterboot: a best-match Jaccard under 0.5 means the cluster dissolved
 UNSTABLE_BELOW = 0.6  # clusterboot reads a mean Jaccard under 0.6 as not a stable pattern
@@ -71,10 +71,7 @@ def best_match_jaccard(labels: np.ndarray, other: np.ndarray, clusters: int) -> 
     others = int(other.max()) + 1 if len(other) else 0
     contingency = np.zeros((clusters, max(others, 1)))
     np.add.at(contingency, (labels, other), 1)
-    sizes, other_sizes = contingency.sum(axis=1), contingency.sum(axis=0)
-    union = sizes[:, None] + other_sizes[None, :] - contingency
-    jaccard = np.divide(contingency, union, out=np.zeros_like(contingency), where=union > 0)
-    return jaccard.max(axis=1)
+    return jaccard_matrix(contingency).max(axis=1)
 
 
 def refits(
@@ -85,20 +82,13 @@ def refits(
     The costly part, and independent of the k's MLlib model: the job runs it beside the sweep.
     None for k = 1, a k above half the sample, or `resamples` 0.
     """
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
     measurable = sorted({k for k in ks if k >= 2 and len(sample) // 2 >= k}) if resamples > 0 else []
     refitted: dict[int, list[np.ndarray]] = {k: [] for k in measurable}
     half = max(2, len(sample) // 2)
     for resample in range(resamples if measurable else 0):
         chosen = np.random.default_rng(seed + resample).choice(len(sample), size=half, replace=False)
         for k in measurable:
-            with warnings.catch_warnings(), threadpool_limits(1):  # see model.seed_centres
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                refit = KMeans(n_clusters=k, n_init=max(1, restarts), random_state=seed + resample).fit(sample[chosen])
-            refitted[k].append(refit.cluster_centers_)
+            refitted[k].append(kmeans_plus_plus(sample[chosen], k, restarts, seed + resample))
     return refitted
 
 

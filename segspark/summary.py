@@ -137,6 +137,11 @@ def model_summary(
     }
 
 
+def log_centres(model: Mapping[str, Any]) -> dict[int, list[float]]:
+    """segment id -> centre in log-feature space, read back from a summary's `model` (this run's or a previous run's)."""
+    return {int(c["segment"]): [float(c["log"][name]) for name in LOG_FEATURE_COLUMNS] for c in model["centres"]}
+
+
 def count_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
     """Where every line went, as (label, number): the run's printout and the report list the same."""
     rows = [("lines in", counts["lines_in"]), ("used for features", counts["lines_used"])]

@@ -14,7 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from segspark import accounting, artifact, features, formats, refresh
+from segspark import accounting, artifact, features, formats, refresh, summary
 from segspark import io as segio
 from segspark.accounting import LineCounts
 from segspark.errors import QualityError, UsageError
@@ -134,10 +134,10 @@ def previous_run(
         return f"no previous run in {path} (this is its first)"
     if not segio.path_exists(spark, posixpath.join(run_dir, "summary.json")):
         return f"{run_dir} is not a complete run (no summary.json: it was stopped before publishing)"
-    metadata_file = posixpath.join(run_dir, "model", segio.MODEL_METADATA)
-    if not segio.path_exists(spark, metadata_file):
+    model_dir = posixpath.join(run_dir, "model")
+    if not segio.path_exists(spark, posixpath.join(model_dir, segio.MODEL_METADATA)):
         return f"{run_dir} has no model (a scoring run?)"
-    reason = artifact.incompatibility(json.loads(segio.read_text(spark, metadata_file)), source_format)
+    reason = artifact.incompatibility(segio.read_model_metadata(spark, model_dir), source_format)
     if reason is not None:
         return f"the previous run {run_dir.rsplit('/', 1)[-1]} does not compare: {reason}"
     run_summary = json.loads(segio.read_text(spark, posixpath.join(run_dir, "summary.json")))
@@ -145,7 +145,7 @@ def previous_run(
     return refresh.PreviousRun(
         run_id=run_summary["run_id"],
         customers=spark.read.parquet(posixpath.join(run_dir, "customers")),
-        centres={int(c["segment"]): [float(v) for v in c["log"].values()] for c in model_summary["centres"]},
+        centres=summary.log_centres(model_summary),
         names={int(s): v["name"] for s, v in model_summary["segments"].items()},
         customer_count=run_summary["counts"]["customers"],
     )

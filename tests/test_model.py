@@ -192,7 +192,8 @@ def test_a_saved_model_loads_and_predicts_the_same(spark, customers, training, t
     fits = model.fit_ks(spark.sparkContext, training, [3], SETTINGS)
     pipeline = model.pipeline_model(spark.sparkContext, fits[3].centres)
     path = str(tmp_path / "run" / "model")
-    segio.save_model(spark, pipeline, path, {"k": 3, "format_version": 1})
+    pipeline.write().save(path)  # as the job saves it: the model, then its metadata (written last)
+    segio.write_model_metadata(spark, path, {"k": 3, "format_version": 1})
     loaded, metadata = segio.load_model(spark, str(tmp_path / "run"))
     assert metadata == {"k": 3, "format_version": 1}
     assert isinstance(loaded, PipelineModel)
