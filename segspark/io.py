@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Callable
 from urllib.parse import urlparse
 
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -219,12 +220,17 @@ def new_run_id() -> str:
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Write a small text file so that it appears whole or not at all, replacing any file there.
 
-    Local: a temporary name, then os.replace (atomic). Object stores (S3, GCS, Azure, ...: no
+    Local (a local path, or a Hadoop path that resolves to one, e.g. a viewfs mount of a local
+    folder): a temporary name, then os.replace (atomic). Object stores (S3, GCS, Azure, ...: no
     atomic rename, a rename is a copy) write the file in place, since a new object replaces the
     old one whole when its upload completes. Other Hadoop filesystems: a temporary name, then
-    FileContext's rename with OVERWRITE, which HDFS does in one step. Either way a reader sees the
-    old file or the new one, never none: the pointer LATEST relies on it.
+    FileContext's rename with OVERWRITE, which HDFS does in one step (its NameNode also orders two
+    writers at once: the last one wins). Where a filesystem has no such step, Hadoop deletes the
+    old file and then renames, so for a moment there is none: readers of LATEST then take the
+    newest complete run (`current_run_id`).
     """
+    if not is_local(path) and urlparse(path).scheme.lower() not in OBJECT_STORES:
+        path = _local_file(spark, path) or path
     if is_local(path):
         target = local_path(path)
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
@@ -245,6 +251,20 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
     _rename_over(jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), _hadoop_conf(spark)), temporary,
                  target, overwrite)  # fmt: skip
+
+
+def _local_file(spark: SparkSession, path: str) -> str | None:
+    """The local file a Hadoop path names (a viewfs mount of a local folder), or None.
+
+    Written through Hadoop, a local file gets a checksum file beside it that a rename moves in a
+    second step; two writers at once can then leave one's data with the other's checksum, which
+    Hadoop refuses to read. So a pointer that is really local is written as a local file.
+    """
+    target, filesystem = _hadoop(spark, path)
+    parent = target.getParent()
+    filesystem.mkdirs(parent)
+    resolved = filesystem.resolvePath(parent).toUri()
+    return posixpath.join(str(resolved.getPath()), target.getName()) if resolved.getScheme() == "file" else None
 
 
 def _write_bytes(filesystem, path, data: bytearray) -> None:
@@ -271,6 +291,25 @@ def run_path(output_dir: str, run_id: str, *parts: str) -> str:
 def publish(spark: SparkSession, output_dir: str, run_id: str) -> None:
     """Point <output>/LATEST at a run whose files are all written."""
     write_text(spark, posixpath.join(output_dir.rstrip("/"), "LATEST"), run_id + "\n")
+
+
+def current_run_id(spark: SparkSession, output_dir: str) -> str | None:
+    """The run an output folder's LATEST names, or None in a folder never published to.
+
+    Where LATEST is missing but runs were published (a publish caught between Hadoop's delete and
+    rename on a filesystem without an atomic rename-over, or killed there), the newest run with a
+    summary.json: that file is written just before publishing, so the run is complete.
+    """
+    base = output_dir.rstrip("/")
+    try:
+        return read_text(spark, posixpath.join(base, "LATEST")).strip()
+    except (FileNotFoundError, Py4JJavaError) as error:
+        if isinstance(error, Py4JJavaError) and "FileNotFoundException" not in error.java_exception.getClass().getName():
+            raise
+    for run_id in list_names(spark, posixpath.join(base, "runs"))[::-1]:  # run ids sort by start time
+        if path_exists(spark, run_path(base, run_id, "summary.json")):
+            return run_id
+    return None
 
 
 def path_exists(spark: SparkSession, path: str) -> bool:
@@ -344,10 +383,8 @@ def resolve_model_dir(spark: SparkSession, path: str) -> str:
     for candidate in (base, posixpath.join(base, "model")):
         if path_exists(spark, posixpath.join(candidate, MODEL_METADATA)):
             return candidate
-    runs = list_names(spark, posixpath.join(base, "runs"))
-    latest = posixpath.join(base, "LATEST")
-    current = read_text(spark, latest).strip() if path_exists(spark, latest) else None
-    for run_id in ([current] if current else []) + runs[::-1]:  # run ids sort by start time
+    current = current_run_id(spark, base)
+    for run_id in ([current] if current else []) + list_names(spark, posixpath.join(base, "runs"))[::-1]:  # run ids sort by start time
         model_dir = run_path(base, run_id, "model")
         if path_exists(spark, posixpath.join(model_dir, MODEL_METADATA)):
             return model_dir

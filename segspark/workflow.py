@@ -123,9 +123,9 @@ def previous_run(
     says why. An explicit --previous that names nothing is a mistake worth stopping for.
     """
     base = path.rstrip("/")
-    latest = posixpath.join(base, "LATEST")
-    if segio.path_exists(spark, latest):
-        run_dir = segio.run_path(base, segio.read_text(spark, latest).strip())
+    current = segio.current_run_id(spark, base)
+    if current is not None:
+        run_dir = segio.run_path(base, current)
     elif posixpath.basename(posixpath.dirname(base)) == "runs" or segio.path_exists(spark, f"{base}/summary.json"):
         run_dir = base  # a run folder, complete or not
     elif explicit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import threading
 
 import pytest
 
@@ -181,6 +182,7 @@ def test_an_output_inside_the_input_is_refused_on_a_hadoop_filesystem(spark, tmp
 
 def test_publishing_on_a_hadoop_filesystem_replaces_latest_in_one_step(spark, tmp_path, monkeypatch):
     output = viewfs(spark, tmp_path)
+    monkeypatch.setattr(segio, "_local_file", lambda spark, path: None)  # as on a filesystem that is not local
     segio.publish(spark, output, "run-1")
     segio.publish(spark, output, "run-2")
     assert segio.read_text(spark, f"{output}/LATEST") == "run-2\n"
@@ -194,6 +196,47 @@ def test_publishing_on_a_hadoop_filesystem_replaces_latest_in_one_step(spark, tm
     with pytest.raises(RuntimeError, match="killed"):
         segio.publish(spark, output, "run-3")
     assert (tmp_path / "LATEST").read_text() == "run-2\n"
+
+
+def test_publishers_at_once_through_a_mount_of_a_local_folder_each_replace_latest_whole(spark, tmp_path):
+    """Through Hadoop, a local file's checksum file moves in a second rename, and two publishers at
+    once collided there (a run failed in CI): a mount of a local folder is published as a local file."""
+    output = viewfs(spark, tmp_path)
+    failures = []
+
+    def publisher(name):
+        for attempt in range(25):
+            try:
+                segio.publish(spark, output, f"{name}-{attempt}")
+            except Exception as error:  # noqa: BLE001 - collected, the assertion names them
+                failures.append(str(error)[:300])
+
+    threads = [threading.Thread(target=publisher, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert segio.read_text(spark, f"{output}/LATEST") in {"a-24\n", "b-24\n"}
+    assert sorted(os.listdir(tmp_path)) == ["LATEST"]  # no temporary files, no checksum files
+
+
+def test_without_latest_the_current_run_is_the_newest_complete_one(spark, tmp_path):
+    """LATEST missing in a folder with runs: a publish caught between Hadoop's delete and rename."""
+    output = tmp_path / "out"
+    assert segio.current_run_id(spark, str(output)) is None
+    for run, complete in (("20260101T000000Z-aaaaaa", True), ("20260201T000000Z-bbbbbb", True),
+                          ("20260301T000000Z-cccccc", False)):  # the newest stopped before its summary
+        (output / "runs" / run).mkdir(parents=True)
+        if complete:
+            (output / "runs" / run / "summary.json").write_text("{}")
+    assert segio.current_run_id(spark, str(output)) == "20260201T000000Z-bbbbbb"
+    (output / "LATEST").write_text("20260101T000000Z-aaaaaa\n")
+    assert segio.current_run_id(spark, str(output)) == "20260101T000000Z-aaaaaa"
+    shop = viewfs(spark, output)
+    assert segio.current_run_id(spark, shop) == "20260101T000000Z-aaaaaa"
+    (output / "LATEST").unlink()
+    assert segio.current_run_id(spark, shop) == "20260201T000000Z-bbbbbb"
 
 
 def test_an_object_store_pointer_is_written_in_place():
