@@ -39,13 +39,17 @@ class LineCounts:
         }
 
 
+#: How `line_outcomes` names a quarantine rule's outcome.
+QUARANTINE_PREFIX = "quarantine:"
+
+
 def line_outcomes(lines: DataFrame) -> dict[str, int]:
     """Lines per outcome: 'quarantine:<rule>', an exclusion rule's name, or 'candidate'.
 
     `lines` carries `quarantine_rule` (from ingest) and `exclusion_rule` (from the features).
     """
     outcome = F.coalesce(
-        F.concat(F.lit("quarantine:"), F.col("quarantine_rule")),
+        F.concat(F.lit(QUARANTINE_PREFIX), F.col("quarantine_rule")),
         F.col("exclusion_rule"),
         F.lit("candidate"),
     )
@@ -71,7 +75,7 @@ def reconcile(
 ) -> LineCounts:
     """Combine both aggregates into the run's counts, and prove they add up."""
     quarantined = {
-        outcome.split(":", 1)[1]: n for outcome, n in line_counts.items() if outcome.startswith("quarantine:")
+        outcome.split(":", 1)[1]: n for outcome, n in line_counts.items() if outcome.startswith(QUARANTINE_PREFIX)
     }
     excluded = {rule: line_counts.get(rule, 0) for rule in line_rules}
     customers_excluded = {}
@@ -90,7 +94,7 @@ def reconcile(
     accounted = counts.lines_used + sum(counts.lines_excluded.values()) + counts.lines_quarantined
     candidates = line_counts.get("candidate", 0)
     customer_lines = used + sum(excluded[rule] for rule in CUSTOMER_RULES)
-    unknown = set(line_counts) - set(line_rules) - {"candidate"} - {f"quarantine:{r}" for r in quarantined}
+    unknown = set(line_counts) - set(line_rules) - {"candidate"} - {f"{QUARANTINE_PREFIX}{r}" for r in quarantined}
     if unknown or accounted != counts.lines_in or customer_lines != candidates:
         raise AssertionError(
             f"line accounting does not reconcile: {counts.lines_in} in, {accounted} accounted for"

@@ -48,18 +48,22 @@ def accounted_customers(
 ) -> AccountedCustomers:
     """Read, quarantine and exclude lines, compute the features; counts reconcile or this raises."""
     # Canonical lines, each marked with the first quarantine or exclusion rule that applies.
-    # Persisted once: the counts, the quarantine and the features all read it.
-    typed = segio.read_order_lines(spark, input_path, source_format)
-    lines = (
-        formats.to_canonical(typed, source_format)
-        .transform(lambda frame: features.mark_line_exclusions(frame, source_format.return_rate))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    marked = formats.to_canonical(segio.read_order_lines(spark, input_path, source_format), source_format).transform(
+        lambda frame: features.mark_line_exclusions(frame, source_format.return_rate)
     )
+    # Persisted once, narrow (the columns the counts, the features and the report read): the counts,
+    # the features and the top products all read it. A quarantined line's details (its file, reason
+    # and text) keep every field of every line alive through the plan, which at 10M lines cost more
+    # than the typing; they are computed, from the input again, only when some line was quarantined.
+    lines = marked.select(*LINE_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
     line_outcomes = accounting.line_outcomes(lines)
     require_lines(sum(line_outcomes.values()), input_path)
 
     is_quarantined = F.col("quarantine_rule").isNotNull()
     is_usable = ~is_quarantined & F.col("exclusion_rule").isNull()
+    quarantined_lines = marked.where(is_quarantined).select(*QUARANTINE_COLUMNS)
+    if not any(outcome.startswith(accounting.QUARANTINE_PREFIX) for outcome in line_outcomes):
+        quarantined_lines = spark.createDataFrame([], quarantined_lines.schema)  # none: no second read
 
     # One shuffle by customer: the order and product-type aggregations and their join then run
     # within those partitions. Persisted with each customer's rule: the counts and every later
@@ -71,16 +75,19 @@ def accounted_customers(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     _, customer_outcomes = concurrently(
-        lambda: lines.where(is_quarantined).select(*QUARANTINE_COLUMNS).write.json(quarantine_path),
+        lambda: quarantined_lines.write.json(quarantine_path),
         lambda: accounting.customer_outcomes(all_customers),
     )
     counts = accounting.reconcile(
         line_outcomes, customer_outcomes, features.line_rule_names(source_format.rule_names)
     )
     customers = all_customers.where(F.col("exclusion_rule").isNull()).transform(features.with_log_features)
-    return AccountedCustomers(
-        customers, counts, lines.where(is_usable), lines.where(is_quarantined), (all_customers, lines)
-    )
+    return AccountedCustomers(customers, counts, lines.where(is_usable), quarantined_lines, (all_customers, lines))
+
+
+#: What later steps read of each line: the canonical values (the features' inputs), and the rules
+#: that place the line.
+LINE_COLUMNS = (*formats.CANONICAL_TYPES, "quarantine_rule", "exclusion_rule")
 
 
 def check_quality(accounted: AccountedCustomers, max_share: float, accepted: bool, quarantine_path: str) -> dict:

@@ -200,6 +200,11 @@ def test_bad_input_ends_in_one_clear_error_or_counts_that_reconcile(spark, tmp_p
     assert counts.lines_in == counts.lines_used + sum(counts.lines_excluded.values()) + counts.lines_quarantined
     features = accounted.customers.select("log_total_spending", "log_average_return_rate").collect()
     assert all(math.isfinite(value) for row in features for value in row)
+    # the quarantine written holds each quarantined line once, with its file, reason and text
+    written = spark.read.schema(accounted.quarantined_lines.schema).json(quarantine)
+    assert {row["quarantine_rule"]: row["count"] for row in written.groupBy("quarantine_rule").count().collect()} \
+        == case.quarantined
+    assert written.where("source_file IS NULL OR quarantine_reason IS NULL OR raw_line IS NULL").count() == 0
     accounted.release()
 
 
