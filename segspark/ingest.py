@@ -176,7 +176,7 @@ def conform_to_schema(
         *[value.alias(_given(name)) for name, value in given.items()], *corrupt, F.col(SOURCE_FILE_COLUMN)
     ).select("*", *[value.alias(name) for name, value in typed.items()])
 
-    # 2. The first problem of each line, as its position in `problems` (null for a good line).
+    # 2. The first problem of each line, as its rule's name (null for a good line).
     problems: list[tuple[Column, str, Column]] = []  # (condition, rule, reason)
     if has_corrupt_column:
         wrong_width = F.lit(f"wrong number of fields (expected {len(schema.fields)})")
@@ -193,14 +193,14 @@ def conform_to_schema(
             problems.append((value.isNotNull() & F.col(field.name).isNull(), f"bad_{field.name}", text))
         if field.name in required:
             problems.append((value.isNull(), f"missing_{field.name}", F.lit(f"no value in {field.name}")))
-    positions = [(condition, F.lit(position)) for position, (condition, _, _) in enumerate(problems)]
-    marked = values.withColumn("_problem", _first_of(positions, "int"))
+    marked = values.withColumn("_problem", _first_of([(condition, F.lit(name)) for condition, name, _ in problems], "string"))
 
-    # 3. The rule and reason of that problem, and the line as read for a quarantined one (for a
-    # line of the right width, its fields joined back; a missing value stays an empty field).
+    # 3. The reason for that rule, and the line as read for a quarantined one (for a line of the
+    # right width, its fields joined back; a missing value stays an empty field). The rule is the
+    # column itself, so a filter on it, pushed down to the read, checks each value once.
     problem = F.col("_problem")
-    rule = _first_of([(problem == position, F.lit(name)) for position, (_, name, _) in enumerate(problems)], "string")
-    reason = _first_of([(problem == position, text) for position, (_, _, text) in enumerate(problems)], "string")
+    rule = problem
+    reason = _first_of([(problem == F.lit(name), text) for _, name, text in problems], "string")
     joined = F.concat_ws(",", *[F.coalesce(F.col(_given(f.name)).cast("string"), F.lit("")) for f in schema.fields])
     raw_line = F.coalesce(F.col(CORRUPT_RECORD_COLUMN), joined) if has_corrupt_column else joined
     return marked.select(
