@@ -229,8 +229,12 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     old file and then renames, so for a moment there is none: readers of LATEST then take the
     newest complete run (`current_run_id`).
     """
-    if not is_local(path) and urlparse(path).scheme.lower() not in OBJECT_STORES:
-        path = _local_file(spark, path) or path
+    if not is_local(path):
+        hadoop_target, filesystem = _hadoop(spark, path)
+        if urlparse(path).scheme.lower() in OBJECT_STORES:
+            _write_bytes(filesystem, hadoop_target, bytearray(text.encode("utf-8")))
+            return
+        path = _local_file(hadoop_target, filesystem) or path
     if is_local(path):
         target = local_path(path)
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
@@ -240,27 +244,21 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         os.replace(temporary, target)
         return
     jvm = spark.sparkContext._jvm
-    target, filesystem = _hadoop(spark, path)
-    data = bytearray(text.encode("utf-8"))
-    if urlparse(path).scheme.lower() in OBJECT_STORES:
-        _write_bytes(filesystem, target, data)
-        return
     temporary = jvm.org.apache.hadoop.fs.Path(f"{path}.tmp-{uuid.uuid4().hex[:8]}")
-    _write_bytes(filesystem, temporary, data)
+    _write_bytes(filesystem, temporary, bytearray(text.encode("utf-8")))
     overwrite = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
     overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
-    _rename_over(jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), _hadoop_conf(spark)), temporary,
-                 target, overwrite)  # fmt: skip
+    file_context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(hadoop_target.toUri(), _hadoop_conf(spark))
+    _rename_over(file_context, temporary, hadoop_target, overwrite)
 
 
-def _local_file(spark: SparkSession, path: str) -> str | None:
+def _local_file(target, filesystem) -> str | None:
     """The local file a Hadoop path names (a viewfs mount of a local folder), or None.
 
     Written through Hadoop, a local file gets a checksum file beside it that a rename moves in a
     second step; two writers at once can then leave one's data with the other's checksum, which
     Hadoop refuses to read. So a pointer that is really local is written as a local file.
     """
-    target, filesystem = _hadoop(spark, path)
     parent = target.getParent()
     filesystem.mkdirs(parent)
     resolved = filesystem.resolvePath(parent).toUri()
@@ -384,7 +382,8 @@ def resolve_model_dir(spark: SparkSession, path: str) -> str:
         if path_exists(spark, posixpath.join(candidate, MODEL_METADATA)):
             return candidate
     current = current_run_id(spark, base)
-    for run_id in ([current] if current else []) + list_names(spark, posixpath.join(base, "runs"))[::-1]:  # run ids sort by start time
+    newest_first = list_names(spark, posixpath.join(base, "runs"))[::-1]  # run ids sort by start time
+    for run_id in ([current] if current else []) + newest_first:
         model_dir = run_path(base, run_id, "model")
         if path_exists(spark, posixpath.join(model_dir, MODEL_METADATA)):
             return model_dir

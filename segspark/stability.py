@@ -107,13 +107,6 @@ def scored(
     return scores
 
 
-def of_fits(
-    sample: np.ndarray, centres_by_k: Mapping[int, Sequence[Sequence[float]]], resamples: int, restarts: int, seed: int
-) -> dict[int, Stability]:
-    """Every fitted k's stability (none where `resamples` is 0 or half the sample is fewer points than k)."""
-    return scored(sample, centres_by_k, refits(sample, list(centres_by_k), resamples, restarts, seed))
-
-
 def by_segment(scores: Stability | None, numbering: Mapping[int, int]) -> list[dict]:
     """summary.json's `model.segment_stability`: per segment, its mean best-match Jaccard and how often it dissolved."""
     if scores is None:

@@ -182,7 +182,7 @@ def test_an_output_inside_the_input_is_refused_on_a_hadoop_filesystem(spark, tmp
 
 def test_publishing_on_a_hadoop_filesystem_replaces_latest_in_one_step(spark, tmp_path, monkeypatch):
     output = viewfs(spark, tmp_path)
-    monkeypatch.setattr(segio, "_local_file", lambda spark, path: None)  # as on a filesystem that is not local
+    monkeypatch.setattr(segio, "_local_file", lambda target, filesystem: None)  # as on a filesystem that is not local
     segio.publish(spark, output, "run-1")
     segio.publish(spark, output, "run-2")
     assert segio.read_text(spark, f"{output}/LATEST") == "run-2\n"

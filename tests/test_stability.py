@@ -13,6 +13,12 @@ def fitted_centres(points, ks):
     return {k: KMeans(n_clusters=k, n_init=10, random_state=0).fit(points).cluster_centers_ for k in ks}
 
 
+def of_fits(points, centres_by_k, resamples, restarts, seed):
+    """Every fitted k's stability, as the job gets it: the refits (beside its sweep), then their scores."""
+    refitted = stability.refits(points, list(centres_by_k), resamples, restarts, seed)
+    return stability.scored(points, centres_by_k, refitted)
+
+
 @pytest.fixture(scope="module")
 def blobs():
     """Four well-separated groups in three dimensions."""
@@ -22,7 +28,7 @@ def blobs():
 
 
 def test_separated_blobs_are_stable_at_their_k_and_less_so_two_above(blobs):
-    scores = stability.of_fits(blobs, fitted_centres(blobs, [4, 6]), resamples=5, restarts=10, seed=3)
+    scores = of_fits(blobs, fitted_centres(blobs, [4, 6]), resamples=5, restarts=10, seed=3)
     assert scores[4].ari_mean > 0.98 and min(scores[4].ari) > 0.95
     assert scores[6].ari_mean < scores[4].ari_mean - 0.05
     assert all(mean > 0.95 and dissolved == 0 for mean, dissolved in scores[4].by_cluster().values())
@@ -44,7 +50,7 @@ def test_noise_without_clusters_is_unstable_at_every_k(shape):
     real partition of a cube. A ball and a Gaussian cloud have no partition that holds.)"""
     points = noise(shape)
     ks = [2, 3, 4, 5, 6, 8, 10]
-    scores = stability.of_fits(points, fitted_centres(points, ks), resamples=5, restarts=10, seed=3)
+    scores = of_fits(points, fitted_centres(points, ks), resamples=5, restarts=10, seed=3)
     assert max(scores[k].ari_mean for k in ks) < 0.8, {k: scores[k].ari_mean for k in ks}
     assert any(dissolved > 0 for k in ks for _, dissolved in scores[k].by_cluster().values())
 
@@ -57,7 +63,7 @@ def test_on_noise_the_choice_of_k_says_there_is_no_clear_structure():
     ks = list(range(1, 9))
     fits = {k: KMeans(n_clusters=k, n_init=10, random_state=0).fit(points) for k in ks}
     silhouettes = [None] + [float(silhouette_score(points, fits[k].labels_)) for k in ks[1:]]
-    scores = stability.of_fits(points, {k: fits[k].cluster_centers_ for k in ks[1:]}, resamples=5, restarts=10, seed=3)
+    scores = of_fits(points, {k: fits[k].cluster_centers_ for k in ks[1:]}, resamples=5, restarts=10, seed=3)
     choice = choose_k.choose_k(ks, [fits[k].inertia_ for k in ks], silhouettes, None,
                                {k: score.ari_mean for k, score in scores.items()})
     assert choice.rule == "no_structure", choice
@@ -66,8 +72,8 @@ def test_on_noise_the_choice_of_k_says_there_is_no_clear_structure():
 
 def test_the_same_seed_gives_the_same_scores(blobs):
     centres = fitted_centres(blobs, [3, 5])
-    first = stability.of_fits(blobs, centres, resamples=3, restarts=2, seed=9)
-    again = stability.of_fits(blobs, centres, resamples=3, restarts=2, seed=9)
+    first = of_fits(blobs, centres, resamples=3, restarts=2, seed=9)
+    again = of_fits(blobs, centres, resamples=3, restarts=2, seed=9)
     assert {k: s.ari for k, s in first.items()} == {k: s.ari for k, s in again.items()}
     assert all(np.array_equal(first[k].jaccard, again[k].jaccard) for k in first)
 
