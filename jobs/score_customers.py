@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from pyspark.sql import SparkSession
-
-from segspark import artifact, cli, model, segments, summary, workflow
+from segspark import artifact, cli, model, paths, runs, segments, session, summary, workflow
 from segspark import io as segio
 from segspark.config import load_settings, setting
 from segspark.errors import UsageError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="score_customers.py", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="score_customers.py", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="model, run or output folder of a segment run")
     parser.add_argument("--input", required=True, help="order lines: a file, a folder or a glob")
     parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
@@ -30,11 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_not_training_output(model_dir: str, output: str, qualify) -> None:
+def check_not_training_output(model_dir: str, output: str) -> None:
     """Refuse to publish scoring runs where the model's own runs are: LATEST would then name a run
     without a model, and the next `--model` of that folder would find a scoring run."""
-    trained_in = segio.training_output(model_dir)
-    if trained_in and segio.Location.of(qualify(trained_in)).contains(segio.Location.of(qualify(output))):
+    trained_in = runs.training_output(model_dir)
+    if trained_in and paths.Location.of(trained_in).contains(paths.Location.of(output)):
         raise UsageError(
             f"--output {output!r} is where the model's training runs are published ({trained_in}); "
             "give scoring runs a folder of their own"
@@ -48,17 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     segio.check_input_exists(args.input)
     segio.check_output_location(args.input, args.output)
 
-    spark = SparkSession.builder.appName("segspark-score-customers").getOrCreate()
+    spark = session.start("segspark-score-customers")
     started = time.monotonic()
-    qualify = lambda path: segio.qualified(spark, path)  # noqa: E731
-    segio.check_output_location(args.input, args.output, qualify=qualify)
-    model_dir = segio.resolve_model_dir(spark, args.model)
-    check_not_training_output(model_dir, args.output, qualify)
+    input_path, output = paths.qualified(spark, args.input), paths.qualified(spark, args.output)
+    segio.check_output_location(input_path, output)
+    model_dir = runs.resolve_model_dir(spark, paths.qualified(spark, args.model))
+    check_not_training_output(model_dir, output)
     pipeline, metadata = segio.load_model(spark, model_dir)
     artifact.check_compatible(metadata, source_format, model_dir)
-    run_id = segio.new_run_id()
-    quarantine_path = segio.run_path(args.output, run_id, "quarantine")
-    accounted = workflow.accounted_customers(spark, args.input, source_format, quarantine_path)
+    run = runs.RunFolder.at(output, runs.new_run_id())
+    quarantine_path = run.file("quarantine")
+    accounted = workflow.accounted_customers(spark, input_path, source_format, quarantine_path)
     max_share = setting(settings, "quality.max_quarantined_share")
     quality = workflow.check_quality(accounted, max_share, args.accept_quarantine, quarantine_path)
 
@@ -69,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         .transform(lambda frame: segments.with_segments(frame, numbering))
         .transform(lambda frame: segments.with_out_of_range(frame, p99))
     )
-    scored.orderBy("customer_id").write.parquet(segio.run_path(args.output, run_id, "customers"))
-    scored_parquet = spark.read.parquet(segio.run_path(args.output, run_id, "customers"))
+    scored.orderBy("customer_id").write.parquet(run.file("customers"))
+    scored_parquet = spark.read.parquet(paths.glob_escaped(run.file("customers")))
     by_segment = segments.sizes_and_out_of_range(scored_parquet)
     sizes = {segment: size for segment, (size, _) in by_segment.items()}
     out_of_range = sum(beyond for _, beyond in by_segment.values())
@@ -83,13 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         "out_of_range": out_of_range,
     }
     run_summary = summary.build_summary(
-        run_id, args.input, source_format, accounted.counts, spark.sparkContext.master, time.monotonic() - started,
+        run.run_id, input_path, source_format, accounted.counts, spark.sparkContext.master, time.monotonic() - started,
         quality=quality, scoring=scoring,
     )
-    segio.write_json(spark, segio.run_path(args.output, run_id, "summary.json"), run_summary)
-    segio.publish(spark, args.output, run_id)
+    run_summary["run"]["guarantees"] = session.guarantees(spark)
+    segio.write_json(spark, run.file(runs.SUMMARY), run_summary)
+    runs.publish(spark, run)
     accounted.release()
-    print(summary.format_summary(run_summary, segio.run_path(args.output, run_id)))
+    print(summary.format_summary(run_summary, run.path))
     print(f"  scored with {metadata['k']} segments; {out_of_range:,} customers out of range")
     return 0
 

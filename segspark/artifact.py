@@ -1,9 +1,12 @@
 """segspark-model.json: what scoring needs beside the saved PipelineModel, and what it must match.
 
 A model is only meaningful for features computed the way it was trained: the same source format
-mapping (canonical columns, rules, return-rate definition), the same feature definitions and the
-same segspark. The metadata records all three; `check_compatible` refuses to score otherwise and
-says why, rather than placing customers by numbers that mean something else.
+mapping (canonical columns, rules, return-rate definition) and the same feature definitions. The
+metadata records both, with its own `format_version` and the segspark that wrote it;
+`check_compatible` refuses to score otherwise and says why, rather than placing customers by
+numbers that mean something else. segspark's version is recorded but not compared: an upgrade that
+keeps the definitions (0.2.0 to 0.2.1) keeps every model and segment id; one that changes what a
+feature means raises FEATURES_VERSION, and one that changes this file's layout MODEL_FORMAT_VERSION.
 """
 
 from __future__ import annotations
@@ -60,8 +63,11 @@ def incompatibility(metadata: dict[str, Any], source_format: SourceFormat) -> st
     `source_format` computed by this segspark, or None when it can."""
     if "source_format" not in metadata:
         return "it does not record its source format, feature definitions or segspark version (segspark before 0.2)"
-    if metadata.get("segspark_version") != segspark.__version__:
-        return f"it was made with segspark {metadata.get('segspark_version')}, this is {segspark.__version__}"
+    if not isinstance(metadata.get("format_version"), int) or metadata["format_version"] > MODEL_FORMAT_VERSION:
+        return (
+            f"its metadata is format {metadata.get('format_version')!r}, which this segspark "
+            f"({segspark.__version__}, format {MODEL_FORMAT_VERSION}) cannot read"
+        )
     if metadata.get("features_version") != FEATURES_VERSION:
         return (
             f"its feature definitions are version {metadata.get('features_version')}, this segspark computes "

@@ -40,13 +40,32 @@ def _spark_failure_line(error: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
+EXIT_INTERRUPTED = 130
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad command line exits with EXIT_USAGE (64), as README says, not argparse's 2
+    (which is segspark's code for bad input)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def run(main: Callable[[], int | None], job: str) -> None:
     """Run a job's main(), turning known failures into one line on stderr and an exit code.
 
-    Set SEGSPARK_DEBUG=1 to see the full traceback of an unexpected failure.
+    Set SEGSPARK_DEBUG=1 to see the full traceback of an unexpected failure. Ctrl-C ends the job at
+    once (exit 130), without waiting for the work queued in its threads; nothing is published.
     """
     try:
         code = main() or 0
+    except KeyboardInterrupt:
+        print(f"{job}: interrupted; nothing was published", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)  # threads still running queued work are not waited for
     except InputError as error:
         print(f"{job}: input error: {error}", file=sys.stderr)
         code = EXIT_INPUT

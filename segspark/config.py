@@ -61,11 +61,32 @@ def check_settings(settings: dict[str, Any], where: str) -> None:
 
 
 def load_settings(conf_file: str | Path | None = None) -> dict[str, Any]:
-    """The settings as nested dicts (conf/segspark.toml unless another file is given), checked."""
-    path = Path(conf_file) if conf_file else DEFAULT_CONF_FILE
-    settings = read_toml(path)
-    check_settings(settings, str(path))
-    return settings
+    """The settings as nested dicts, checked before any work: conf/segspark.toml, with a user's
+    `--conf-file` over it key by key (a file that sets only [model] restarts keeps every other
+    default). A key of the wrong kind (text for a number) is refused, naming it."""
+    defaults = read_toml(DEFAULT_CONF_FILE)
+    check_settings(defaults, str(DEFAULT_CONF_FILE))
+    if not conf_file:
+        return defaults
+    path = Path(conf_file)
+    given = read_toml(path)
+    check_settings(given, str(path))
+    for table, values in given.items():
+        for key, value in values.items():
+            _check_kind(value, defaults[table][key], f"{path}: [{table}] {key}")
+    return {table: {**values, **given.get(table, {})} for table, values in defaults.items()}
+
+
+def _check_kind(value: Any, default: Any, where: str) -> None:
+    """A setting must be of its default's kind (a whole number may stand for a decimal one)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) == isinstance(default, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise UsageError(f"{where} = {value!r}: expected {type(default).__name__}, like the default {default!r}")
 
 
 def setting(settings: dict[str, Any], dotted: str) -> Any:

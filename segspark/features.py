@@ -73,26 +73,28 @@ def customer_features(usable_lines: DataFrame, return_rate: str = PER_ORDER) -> 
     collecting sets of types per group ran a 2 GB driver out of heap at 10M customers.
     """
     if return_rate == PER_CUSTOMER:
-        ordered_units = F.sum("ordered_item_quantity")
+        ordered_units = _exact_sum("ordered_item_quantity")
         per_customer = usable_lines.groupBy("customer_id").agg(
-            F.try_divide(-F.sum("returned_item_quantity"), ordered_units).cast("double").alias("average_return_rate"),
+            F.try_divide(-_exact_sum("returned_item_quantity").cast("double"), ordered_units.cast("double"))
+            .cast("double")
+            .alias("average_return_rate"),
             F.sum("total_sales").alias("total_spending"),
-            ordered_units.alias("ordered_units"),
+            ordered_units.try_cast("long").alias("ordered_units"),  # null only past the long range: positive
             F.count(F.lit(1)).alias("order_lines"),
         )
         typed_lines = usable_lines.where(F.col("ordered_item_quantity") > 0)
     else:
         orders = usable_lines.groupBy("customer_id", "order_id").agg(
-            F.sum("returned_item_quantity").alias("order_returned_quantity"),
-            F.sum("ordered_item_quantity").alias("order_ordered_quantity"),
+            _exact_sum("returned_item_quantity").alias("order_returned_quantity"),
+            _exact_sum("ordered_item_quantity").alias("order_ordered_quantity"),
             F.sum("total_sales").alias("order_total_sales"),
             F.count(F.lit(1)).alias("order_lines"),
         )
-        order_return_rate = -F.col("order_returned_quantity") / F.col("order_ordered_quantity")
+        order_return_rate = -F.col("order_returned_quantity").cast("double") / F.col("order_ordered_quantity").cast("double")
         per_customer = orders.groupBy("customer_id").agg(
             F.avg(order_return_rate).alias("average_return_rate"),
             F.sum("order_total_sales").alias("total_spending"),
-            F.sum("order_ordered_quantity").alias("ordered_units"),
+            F.sum("order_ordered_quantity").try_cast("long").alias("ordered_units"),  # null only past the long range
             F.sum("order_lines").alias("order_lines"),
         )
         typed_lines = usable_lines
@@ -111,6 +113,13 @@ def customer_features(usable_lines: DataFrame, return_rate: str = PER_ORDER) -> 
         "ordered_units",
         "order_lines",
     )
+
+
+def _exact_sum(column: str):
+    """A sum of whole numbers that cannot overflow (decimal(38,0)): quantities near the long range
+    would overflow a long sum, which under ANSI SQL fails the run. Divided as doubles, as pandas
+    divides its int64 sums."""
+    return F.sum(F.col(column).cast("decimal(38,0)"))
 
 
 def mark_customer_exclusions(customers: DataFrame) -> DataFrame:

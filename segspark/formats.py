@@ -8,6 +8,8 @@ goes through the same typing, quarantine, rules and accounting.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +148,16 @@ NEEDED_CANONICAL = ("order_id", "ordered_item_quantity", "returned_item_quantity
 POSITIVE_RETURNS = "positive_returned_item_quantity"
 
 
+def referenced_columns(source_format: SourceFormat, canonical_column: str) -> list[str]:
+    """The export's columns a canonical expression names (as whole words)."""
+    expression = source_format.canonical[canonical_column]
+    return [
+        name
+        for name in source_format.schema.fieldNames()
+        if re.search(rf"(?<![\w`]){re.escape(name)}(?![\w`])|`{re.escape(name)}`", expression)
+    ]
+
+
 def canonical_problems(source_format: SourceFormat) -> list[tuple[Column, str, Column]]:
     """(condition, rule, reason) for canonical values the features cannot use, in the order they apply.
 
@@ -154,14 +166,17 @@ def canonical_problems(source_format: SourceFormat) -> list[tuple[Column, str, C
     negative in every export; a spreadsheet edit can flip one, and its return rate would be below
     -1, where log1p has no value).
     """
-    problems = [
-        (
-            F.col(column).isNull(),
-            f"unmapped_{column}",
-            F.lit(f"[canonical] {column} = {source_format.canonical[column]!r} gives no value for this line"),
-        )
-        for column in NEEDED_CANONICAL
-    ]
+    def unmapped(column: str) -> Column:
+        return F.lit(f"[canonical] {column} = {source_format.canonical[column]!r} gives no value for this line")
+
+    problems = []
+    # An empty customer id is a line without a customer (excluded, no_customer_id); a customer id the
+    # mapping turns into nothing is a value lost (e.g. CAST of 'C-1002'), which the quality gate must see.
+    given = [F.col(f"_export_{name}").isNotNull() for name in referenced_columns(source_format, "customer_id")]
+    if given:
+        present = functools.reduce(lambda a, b: a | b, given)
+        problems.append((F.col("customer_id").isNull() & present, "unmapped_customer_id", unmapped("customer_id")))
+    problems += [(F.col(column).isNull(), f"unmapped_{column}", unmapped(column)) for column in NEEDED_CANONICAL]
     returned = F.col("returned_item_quantity")
     problems.append(
         (
@@ -185,8 +200,10 @@ def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
     A line whose canonical values cannot be used (`canonical_problems`) is quarantined like a line
     that did not parse; its raw_line is its typed fields joined back with commas.
     """
-    # try_cast: under ANSI SQL a value that does not fit is a null (then a rule or quarantine
-    # matter), never a failed job.
+    # A format's expressions are the user's SQL: a CAST that does not fit or a division by zero in
+    # them must cost a line (a null: unmapped_<column>, or a rule that does not hold), never the run.
+    # The jobs run with ANSI SQL off (segspark.session), where such errors are nulls; the canonical
+    # types are reached with try_cast either way.
     canonical = [
         (F.expr(expression) if kind is None else F.expr(expression).try_cast(kind)).alias(column)
         for column, expression in source_format.canonical.items()

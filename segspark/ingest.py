@@ -24,8 +24,10 @@ QUARANTINE_COLUMNS = ("source_file", "quarantine_rule", "quarantine_reason", "ra
 
 #: Source types that convert to a target type without loss (Parquet files written by other tools).
 _WIDENING = {
-    T.LongType: (T.IntegerType, T.ShortType, T.ByteType, T.LongType),
-    T.DoubleType: (T.FloatType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.DoubleType),
+    # a DECIMAL (how warehouses export money and ids) is read: a whole-number one as a long, any as a
+    # double (the features are doubles); a value out of range is quarantined as bad_<column>
+    T.LongType: (T.IntegerType, T.ShortType, T.ByteType, T.LongType, T.DecimalType),
+    T.DoubleType: (T.FloatType, T.IntegerType, T.LongType, T.ShortType, T.ByteType, T.DoubleType, T.DecimalType),
     T.DateType: (T.DateType,),
     T.TimestampType: (T.TimestampType, T.TimestampNTZType),
     T.StringType: (T.StringType,),
@@ -112,7 +114,8 @@ def check_source_columns(source_schema: T.StructType, schema: T.StructType, sour
             raise InputError(f"{source}: missing column {field.name!r}")
         source_type = present[field.name]
         accepted = (T.StringType,) + _WIDENING[type(field.dataType)]
-        if not isinstance(source_type, accepted):
+        fractional = isinstance(source_type, T.DecimalType) and isinstance(field.dataType, T.LongType) and source_type.scale
+        if not isinstance(source_type, accepted) or fractional:
             raise InputError(
                 f"{source}: column {field.name!r} is {source_type.simpleString()}, "
                 f"expected {field.dataType.simpleString()}"
@@ -183,7 +186,9 @@ def conform_to_schema(
         problems.append((F.col(CORRUPT_RECORD_COLUMN).isNotNull(), "wrong_field_count", wrong_width))
     for field in schema.fields:
         value = F.col(_given(field.name))
-        checked = isinstance(source_types[field.name], T.StringType) or isinstance(field.dataType, T.DoubleType)
+        checked = isinstance(source_types[field.name], (T.StringType, T.DecimalType)) or isinstance(
+            field.dataType, T.DoubleType
+        )
         if checked and not isinstance(field.dataType, T.StringType):
             text = F.concat(
                 F.lit(f"{field.name} is not {_KIND[type(field.dataType)]}: '"),

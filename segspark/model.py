@@ -24,6 +24,7 @@ customers, seed and settings give the same centres on a laptop and on a cluster.
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -179,14 +180,36 @@ def kmeans_plus_plus(points: np.ndarray, k: int, restarts: int, seed: int) -> np
     The seeds of every k and the refits of segspark.stability: one method for both.
     """
     from sklearn.cluster import KMeans  # imported here: a run that fits nothing does not pay for it
-    from sklearn.exceptions import ConvergenceWarning
+
+    _one_blas_thread_quietly()
+    return KMeans(n_clusters=k, n_init=max(1, restarts), random_state=seed).fit(points).cluster_centers_
+
+
+_quiet = threading.Lock()
+_quieted: list[bool] = []
+
+
+def _one_blas_thread_quietly() -> None:
+    """One BLAS/OpenMP thread for this fit, and no ConvergenceWarning (fewer distinct points than k:
+    the run says so itself).
+
+    One thread was measured 2.5 x faster than two on 20,000 points here, and it leaves the other core
+    to the MLlib fits that run meanwhile. The seeds and the stability refits call this from two
+    threads at once, so nothing is entered and left per call: `threadpool_limits` and
+    `warnings.catch_warnings` save process-wide state on entry and restore it on exit, and two
+    threads doing so restore each other's state in the wrong order. The limit is set and kept
+    (BLAS's is process-wide, OpenMP's per thread, so each calling thread sets it); the warning filter
+    is added once.
+    """
     from threadpoolctl import threadpool_limits
 
-    # One thread: measured 2.5 x faster than two on 20,000 points here, and it leaves the other core
-    # to the MLlib fits that run meanwhile.
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than k: said by the run
-        return KMeans(n_clusters=k, n_init=max(1, restarts), random_state=seed).fit(points).cluster_centers_
+    threadpool_limits(limits=1)  # set, never restored: the driver keeps one thread for these fits
+    with _quiet:
+        if not _quieted:
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)
+            _quieted.append(True)
 
 
 def ks_to_fit(ks: Sequence[int], given_k: int | None = None) -> list[int]:

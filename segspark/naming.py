@@ -89,18 +89,3 @@ def segment_names(quantiles: pd.DataFrame) -> list[SegmentName]:
         SegmentName(n.segment, f"{n.name} ({n.segment})" if seen[n.name] > 1 else n.name, n.action, n.levels)
         for n in names
     ]
-
-
-def with_carried_names(names: list[SegmentName], carried: dict[int, str]) -> list[SegmentName]:
-    """A refresh keeps a matched segment's previous name; its levels and action follow this run's data.
-
-    Where a fresh name then equals a carried one, the fresh one gets its id appended.
-    """
-    named = [SegmentName(n.segment, carried.get(n.segment, n.name), n.action, n.levels) for n in names]
-    taken = {carried[n.segment] for n in names if n.segment in carried}
-    return [
-        SegmentName(n.segment, f"{n.name} ({n.segment})", n.action, n.levels)
-        if n.segment not in carried and n.name in taken
-        else n
-        for n in named
-    ]

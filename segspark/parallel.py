@@ -15,12 +15,25 @@ def concurrently(*actions: Callable[[], Any]) -> list[Any]:
     """Each action's result, in the order given.
 
     The first failure is raised once the other actions have ended: they all start at once, and a
-    thread cannot be stopped from outside.
+    thread cannot be stopped from outside. An interrupt (Ctrl-C) in the waiting thread is raised at
+    once, without waiting for the actions (segspark.cli then ends the process).
     """
-    with ThreadPoolExecutor(max_workers=max(1, len(actions))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, len(actions)))
+    try:
         futures = [pool.submit(action) for action in actions]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        done, pending = set(), futures
+        while pending:  # in short waits, so that an interrupt is seen at once
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            done |= finished
+            if any(future.exception() is not None for future in finished):
+                break
         failed = [future for future in futures if future in done and future.exception() is not None]
-        if failed:
-            raise failed[0].exception()
-        return [future.result() for future in futures]
+        if not failed:
+            results = [future.result() for future in futures]
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if failed:
+        raise failed[0].exception()
+    return results

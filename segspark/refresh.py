@@ -4,11 +4,15 @@ Segmentation is rerun on every new export; without this, "segment 2" could mean 
 next month. A run compares itself with a previous one (by default its output folder's current run):
 
 - identity: this run's clusters are matched one to one to the previous run's segments by an
-  optimal assignment (`scipy.optimize.linear_sum_assignment`): by the customers they share, where
-  the runs share enough customers (the Jaccard index of the two segments' shared customers), else
-  by the distance between their centres in log-feature space. A matched cluster keeps the previous
-  segment's id and name; a cluster with no match (or too weak a one) is a new segment and takes
-  the next free id; a previous segment with no match is retired.
+  optimal assignment (`scipy.optimize.linear_sum_assignment`) on what a segment is: its centre in
+  log-feature space, with the customers two segments share (their Jaccard index) as further
+  evidence where the runs share enough customers. A pair is a possible match when its centres are
+  at most `max_centre_shift` apart, or (with shared customers) its Jaccard index is at least
+  `min_jaccard`; other pairs are priced out before the assignment, so the most segments possible
+  are matched and a far cluster never takes a near one's id. A matched cluster keeps the previous
+  segment's id; its name follows this run's data (the refresh says when it changed). A cluster
+  with no match is a new segment and takes the next free id; a previous segment with no match is
+  retired.
 - migrations: customers in both runs, counted by previous segment and this run's segment; and the
   customers new since the previous run and gone from it, per segment. One Spark join and one
   aggregation, bounded by the number of segments.
@@ -30,8 +34,10 @@ from pyspark.sql import functions as F
 from segspark.evaluation import jaccard_matrix
 from segspark.schemas import FEATURE_COLUMNS
 
-BY_CUSTOMERS = "shared_customers"
+BY_CUSTOMERS = "centres_and_shared_customers"
 BY_CENTRES = "centre_distance"
+#: The cost of a pair that cannot match: more than all possible matches together cost.
+_INFEASIBLE = 1e9
 #: The population stability index above which a feature is said to have shifted (the usual reading:
 #: under 0.1 no real change, 0.1 to 0.25 some, above 0.25 a major shift).
 DRIFT_PSI = 0.25
@@ -54,13 +60,14 @@ class RefreshSettings:
 
 @dataclass(frozen=True)
 class PreviousRun:
-    """What a refresh needs of the previous run: its customers and its segments."""
+    """What a refresh needs of the previous run: its segments and, unless pruned, its customers."""
 
     run_id: str
-    customers: DataFrame  # customer_id, segment, the features and their logs
+    customers: DataFrame | None  # customer_id, segment, the features and their logs; None: pruned
     centres: dict[int, list[float]]  # segment id -> centre in log-feature space
     names: dict[int, str]
     customer_count: int
+    notes: tuple[str, ...] = ()  # what was unusual in finding it (a bad LATEST, pruned customers)
 
 
 @dataclass(frozen=True)
@@ -110,28 +117,37 @@ def overlap(previous_customers: DataFrame, clustered: DataFrame, cluster: str) -
 
 def match(
     previous: PreviousRun,
-    overlap_counts: Overlap,
+    overlap_counts: Overlap | None,
     cluster_centres: Sequence[Sequence[float]],
     current_customers: int,
     settings: RefreshSettings,
 ) -> Matching:
-    """The optimal one-to-one matching of this run's clusters to the previous run's segments."""
+    """The optimal one-to-one matching of this run's clusters to the previous run's segments.
+
+    Cost of a pair: its centre distance over `max_centre_shift`, plus one minus its Jaccard index
+    where shared customers are evidence. Pairs that are no match (see the module) cost more than
+    every possible match together, so they are priced out before the assignment, not dropped after
+    it (where a far pair could already have taken a near one's place).
+    """
     from scipy.optimize import linear_sum_assignment  # scipy comes with scikit-learn
 
     previous_ids = sorted(previous.centres)
     clusters = len(cluster_centres)
     distance = np.array(
         [[math.dist(previous.centres[p], cluster_centres[c]) for c in range(clusters)] for p in previous_ids]
+    ).reshape(len(previous_ids), clusters)
+    by_customers = overlap_counts is not None and overlap_counts.both >= settings.min_shared_share * max(
+        current_customers, 1
     )
-    by_customers = overlap_counts.both >= settings.min_shared_share * max(current_customers, 1)
+    cost = distance / settings.max_centre_shift
+    feasible = distance <= settings.max_centre_shift
+    jaccard = None
     if by_customers:
         jaccard = jaccard_matrix(overlap_counts.shared(previous_ids, clusters))
-        rows, columns = linear_sum_assignment(-jaccard)
-        kept = [(r, c) for r, c in zip(rows, columns) if jaccard[r, c] >= settings.min_jaccard]
-    else:
-        jaccard = None
-        rows, columns = linear_sum_assignment(distance)
-        kept = [(r, c) for r, c in zip(rows, columns) if distance[r, c] <= settings.max_centre_shift]
+        cost = cost + (1.0 - jaccard)
+        feasible = feasible | (jaccard >= settings.min_jaccard)
+    rows, columns = linear_sum_assignment(np.where(feasible, cost, _INFEASIBLE))
+    kept = [(r, c) for r, c in zip(rows, columns) if feasible[r, c]]
     previous_of_cluster: dict[int, int | None] = {c: None for c in range(clusters)}
     for r, c in kept:
         previous_of_cluster[int(c)] = previous_ids[r]
@@ -230,19 +246,24 @@ def migration(overlap_counts: Overlap, numbering: Mapping[int, int]) -> list[dic
     return [{"from": p, "to": s, "customers": n} for (p, s), n in sorted(moves.items())]
 
 
-def segment_table(matching: Matching, numbering: Mapping[int, int], overlap_counts: Overlap) -> list[dict[str, Any]]:
-    """Per segment of this run: its previous id (or None), shared customers, centre shift, new customers."""
+def segment_table(
+    matching: Matching, numbering: Mapping[int, int], overlap_counts: Overlap | None, previous_names: Mapping[int, str]
+) -> list[dict[str, Any]]:
+    """Per segment of this run: its previous id and name (or None), shared customers, centre shift,
+    new customers (None where the previous run's customers were pruned)."""
     table = []
     for cluster, segment in sorted(numbering.items(), key=lambda item: item[1]):
         previous = matching.previous_of_cluster.get(cluster)
+        counts = overlap_counts.counts if overlap_counts is not None else None
         table.append(
             {
                 "segment": segment,
                 "previous_segment": previous,
-                "shared_customers": overlap_counts.counts.get((previous, cluster), 0) if previous is not None else 0,
+                "previous_name": previous_names.get(previous) if previous is not None else None,
+                "shared_customers": None if counts is None else counts.get((previous, cluster), 0) if previous is not None else 0,
                 "jaccard": round(matching.jaccard[cluster], 4) if cluster in matching.jaccard else None,
                 "centre_shift": round(matching.centre_shift[cluster], 4) if cluster in matching.centre_shift else None,
-                "new_customers": overlap_counts.counts.get((-1, cluster), 0),
+                "new_customers": None if counts is None else counts.get((-1, cluster), 0),
             }
         )
     return table
@@ -250,10 +271,9 @@ def segment_table(matching: Matching, numbering: Mapping[int, int], overlap_coun
 
 @dataclass(frozen=True)
 class Refresh:
-    """A refresh's outcome: the segment ids to use, the names carried over, and summary.json's `refresh`."""
+    """A refresh's outcome: the segment ids to use and summary.json's `refresh`."""
 
     numbering: dict[int, int]
-    carried_names: dict[int, str]
     block: dict[str, Any]
 
 
@@ -266,29 +286,39 @@ def compare(
     current_customers: int,
     settings: RefreshSettings,
 ) -> Refresh:
-    """Match this run's clusters to the previous run's segments and count who moved where."""
-    counts = overlap(previous.customers, clustered, cluster)
+    """Match this run's clusters to the previous run's segments and count who moved where (where the
+    previous run's customers are still there: a pruned run is matched by its centres alone)."""
+    counts = overlap(previous.customers, clustered, cluster) if previous.customers is not None else None
     matching = match(previous, counts, cluster_centres, current_customers, settings)
     numbering = carried_numbering(matching, by_spending, sorted(previous.centres))
     matched = {p for p in matching.previous_of_cluster.values() if p is not None}
-    gone = {p: n for (p, c), n in counts.counts.items() if c < 0}
     block = {
         "compared": True,
         "previous_run": previous.run_id,
+        "notes": list(previous.notes),
         "rule": matching.rule,
-        "customers": {"both": counts.both, "only_previous": counts.only_previous, "only_current": counts.only_current},
-        "migration": migration(counts, numbering),
-        "segments": segment_table(matching, numbering, counts),
+        "customers": None,
+        "migration": None,
+        "segments": segment_table(matching, numbering, counts, previous.names),
         "retired": sorted(set(previous.centres) - matched),
         "previous_segments": {str(p): previous.names.get(p, "") for p in sorted(previous.centres)},
-        "gone_by_previous_segment": {str(p): gone.get(p, 0) for p in sorted(previous.centres)},
+        "gone_by_previous_segment": None,
     }
-    carried = {
-        numbering[c]: previous.names[p]
-        for c, p in matching.previous_of_cluster.items()
-        if p is not None and p in previous.names
-    }
-    return Refresh(numbering, carried, block)
+    if counts is not None:
+        gone = {p: n for (p, c), n in counts.counts.items() if c < 0}
+        block["customers"] = {"both": counts.both, "only_previous": counts.only_previous, "only_current": counts.only_current}
+        block["migration"] = migration(counts, numbering)
+        block["gone_by_previous_segment"] = {str(p): gone.get(p, 0) for p in sorted(previous.centres)}
+    return Refresh(numbering, block)
+
+
+def renamed(block: dict[str, Any], names: Mapping[int, str]) -> list[str]:
+    """Sentences for matched segments whose name, which follows the data, is not the previous one's."""
+    return [
+        f"segment {row['segment']} was {row['previous_name']!r} and is now {names[row['segment']]!r}: its profile moved"
+        for row in block["segments"]
+        if row["previous_segment"] is not None and row["previous_name"] and names.get(row["segment"]) != row["previous_name"]
+    ]
 
 
 def not_compared(reason: str) -> dict[str, Any]:
@@ -299,6 +329,9 @@ def not_compared(reason: str) -> dict[str, Any]:
 def with_drift(
     block: dict[str, Any], previous: PreviousRun, segmented: DataFrame, current_medians: Mapping[str, float]
 ) -> dict[str, Any]:
-    """The refresh block with each feature's drift and the sentences for those that shifted."""
+    """The refresh block with each feature's drift and the sentences for those that shifted (none
+    where the previous run's customers were pruned: there is nothing to compare with)."""
+    if previous.customers is None:
+        return {**block, "drift": None, "drift_threshold": DRIFT_PSI, "drift_sentences": []}
     by_feature = drift(previous.customers, segmented, current_medians)
     return {**block, "drift": by_feature, "drift_threshold": DRIFT_PSI, "drift_sentences": drift_sentences(by_feature)}

@@ -107,8 +107,8 @@ def segments_table(
 
 def _stability_cell(entry: dict | None) -> str:
     """'stable (Jaccard 0.95)', or 'unstable: dissolves in 3 of 5 resamples' under UNSTABLE_BELOW."""
-    if entry is None:
-        return "not measured"
+    if entry is None or entry["jaccard_mean"] is None:
+        return "not measured" if entry is None else "not measured (no customer of it in the seeding sample)"
     if entry["jaccard_mean"] < UNSTABLE_BELOW:
         return (
             f"<b>unstable</b>: dissolves in {entry['dissolved']} of {entry['resamples']} resamples "
@@ -129,24 +129,44 @@ def refresh_section(summary: dict, names: dict[int, str], chart: str) -> str:
     if not refresh["compared"]:
         return f"<h2>Since the previous run</h2><p>Not compared with a previous run: {_e(refresh['reason'])}.</p>"
     people = refresh["customers"]
-    rule = "the customers they share" if refresh["rule"] == "shared_customers" else "the distance between their centres"
+    rule = (
+        "their centres and the customers they share"
+        if refresh["rule"] == "centres_and_shared_customers"
+        else "the distance between their centres"
+    )
+
+    def count(value: int | None) -> str:
+        return "" if value is None else f"{value:,}"
+
+    def was(row: dict) -> str:
+        if row["previous_segment"] is None:
+            return "new"
+        renamed = row.get("previous_name") and row["previous_name"] != names.get(row["segment"])
+        return f"{row['previous_segment']}" + (f" (then {_e(row['previous_name'])})" if renamed else "")
+
     rows = "".join(
-        f"<tr><td>{row['segment']}</td><td>{_e(names.get(row['segment'], ''))}</td>"
-        f"<td>{'new' if row['previous_segment'] is None else row['previous_segment']}</td>"
-        f"<td class='n'>{row['shared_customers']:,}</td>"
+        f"<tr><td>{row['segment']}</td><td>{_e(names.get(row['segment'], ''))}</td><td>{was(row)}</td>"
+        f"<td class='n'>{count(row['shared_customers'])}</td>"
         f"<td class='n'>{'' if row['centre_shift'] is None else format(row['centre_shift'], '.3f')}</td>"
-        f"<td class='n'>{row['new_customers']:,}</td></tr>"
+        f"<td class='n'>{count(row['new_customers'])}</td></tr>"
         for row in refresh["segments"]
     )
     retired = ", ".join(f"{s} ({_e(refresh['previous_segments'][str(s)])})" for s in refresh["retired"]) or "none"
-    drift = refresh.get("drift_sentences") or [f"No feature moved more than PSI {refresh.get('drift_threshold')}."]
+    drift = refresh.get("drift_sentences") or (
+        [f"No feature moved more than PSI {refresh.get('drift_threshold')}."] if refresh.get("drift") else []
+    )
+    who = (
+        f"{people['both']:,} customers in both runs, {people['only_current']:,} new, {people['only_previous']:,} gone"
+        if people
+        else "the previous run's customers are no longer there (pruned), so no migrations or drift"
+    )
+    notes = "".join(f"<li>{_e(line)}</li>" for line in [*refresh.get("notes", []), *refresh.get("renamed", [])])
     return (
         f"<h2>Since the previous run</h2><p>Compared with run {_e(refresh['previous_run'])}, segments matched by "
-        f"{rule}: {people['both']:,} customers in both runs, {people['only_current']:,} new, "
-        f"{people['only_previous']:,} gone. Retired segments: {retired}.</p>"
+        f"{rule}: {who}. Retired segments: {retired}.</p>"
         "<table><tr><th>segment</th><th>name</th><th>was segment</th><th>customers kept from it</th>"
         f"<th>centre shift (log space)</th><th>new customers</th></tr>{rows}</table>"
-        f"<ul>{''.join(f'<li>{_e(line)}</li>' for line in drift)}</ul>{chart}"
+        f"<ul>{''.join(f'<li>{_e(line)}</li>' for line in drift)}{notes}</ul>{chart}"
     )
 
 
@@ -206,7 +226,7 @@ def build(
     )
     by_id = dict(zip(CHART_IDS, figures))
     migration_chart = ""
-    if summary.get("refresh", {}).get("compared"):
+    if summary.get("refresh", {}).get("compared") and summary["refresh"].get("migration") is not None:
         by_id[MIGRATION_CHART] = charts.migrations(summary["refresh"], labels)
         migration_chart = f"<div class='chart'>{chart_html(by_id[MIGRATION_CHART], MIGRATION_CHART)}</div>"
     return render(summary, figures, table, refresh_section(summary, labels, migration_chart)), by_id

@@ -38,6 +38,7 @@ class Stability:
     k: int
     ari: list[float]
     jaccard: np.ndarray  # clusters x resamples
+    sampled: np.ndarray | None = None  # clusters: has the cluster any point in the sample? (None: all)
 
     def as_dict(self) -> dict:
         """The `stability` of an elbow entry in summary.json."""
@@ -51,10 +52,13 @@ class Stability:
     def ari_mean(self) -> float:
         return float(np.mean(self.ari))
 
-    def by_cluster(self) -> dict[int, tuple[float, int]]:
-        """cluster -> (mean best-match Jaccard, resamples in which it dissolved)."""
+    def by_cluster(self) -> dict[int, tuple[float, int] | None]:
+        """cluster -> (mean best-match Jaccard, resamples in which it dissolved); None for a cluster
+        with no point in the sample, whose stability was not measured (not 'Jaccard 0')."""
         return {
             cluster: (float(row.mean()), int((row < DISSOLVED_BELOW).sum()))
+            if self.sampled is None or self.sampled[cluster]
+            else None
             for cluster, row in enumerate(self.jaccard)
         }
 
@@ -103,7 +107,8 @@ def scored(
         base = nearest_centres(sample, np.asarray(centres_by_k[k], dtype=float))[0]
         relabelled = [nearest_centres(sample, centres)[0] for centres in refit_centres]
         jaccard = np.array([best_match_jaccard(base, labels, k) for labels in relabelled]).T
-        scores[k] = Stability(k, [adjusted_rand_index(base, labels) for labels in relabelled], jaccard)
+        sampled = np.bincount(base, minlength=len(centres_by_k[k])) > 0
+        scores[k] = Stability(k, [adjusted_rand_index(base, labels) for labels in relabelled], jaccard, sampled)
     return scores
 
 
@@ -112,7 +117,8 @@ def by_segment(scores: Stability | None, numbering: Mapping[int, int]) -> list[d
     if scores is None:
         return []
     return [
-        {"segment": numbering[cluster], "jaccard_mean": round(mean, 4), "dissolved": dissolved,
-         "resamples": len(scores.ari)}
-        for cluster, (mean, dissolved) in sorted(scores.by_cluster().items(), key=lambda item: numbering[item[0]])
+        {"segment": numbering[cluster], "jaccard_mean": None if scored is None else round(scored[0], 4),
+         "dissolved": None if scored is None else scored[1], "resamples": len(scores.ari),
+         "measured": scored is not None}
+        for cluster, scored in sorted(scores.by_cluster().items(), key=lambda item: numbering[item[0]])
     ]  # fmt: skip

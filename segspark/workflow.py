@@ -6,18 +6,16 @@ exactly the same ingest, rules and features as training did.
 
 from __future__ import annotations
 
-import json
-import posixpath
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from segspark import accounting, artifact, features, formats, refresh, summary
+from segspark import accounting, artifact, features, formats, paths, refresh, runs, summary
 from segspark import io as segio
 from segspark.accounting import LineCounts
-from segspark.errors import QualityError, UsageError
+from segspark.errors import InputError, QualityError
 from segspark.formats import SourceFormat
 from segspark.ingest import QUARANTINE_COLUMNS, require_lines
 from segspark.parallel import concurrently
@@ -124,35 +122,53 @@ def previous_run(
 ) -> refresh.PreviousRun | str:
     """The run a refresh compares with, or why there is none.
 
-    `path` is an output folder (its current run, LATEST) or a run folder. Only a complete run
-    (with summary.json and a model) is a previous run, so a killed, unpublished run never is. A
-    run made under other definitions (format, features, segspark) is not compared, and the reason
-    says why. An explicit --previous that names nothing is a mistake worth stopping for.
+    `path` is an output folder (its current run: `runs.current_run`) or a run folder. Only a
+    complete run with a model, made under the same definitions (format, features), is a previous
+    run; otherwise the reason says why not. An explicit --previous that cannot be compared is an
+    input error naming why: the user asked for that comparison. A previous run whose customers/
+    was pruned is compared by its centres alone, and the refresh says so.
     """
-    base = path.rstrip("/")
-    current = segio.current_run_id(spark, base)
-    if current is not None:
-        run_dir = segio.run_path(base, current)
-    elif posixpath.basename(posixpath.dirname(base)) == "runs" or segio.path_exists(spark, f"{base}/summary.json"):
-        run_dir = base  # a run folder, complete or not
-    elif explicit:
-        raise UsageError(f"--previous {path!r}: no run there (give an output folder with LATEST, or a run folder)")
-    else:
-        return f"no previous run in {path} (this is its first)"
-    if not segio.path_exists(spark, posixpath.join(run_dir, "summary.json")):
-        return f"{run_dir} is not a complete run (no summary.json: it was stopped before publishing)"
-    model_dir = posixpath.join(run_dir, "model")
-    if not segio.path_exists(spark, posixpath.join(model_dir, segio.MODEL_METADATA)):
-        return f"{run_dir} has no model (a scoring run?)"
-    reason = artifact.incompatibility(segio.read_model_metadata(spark, model_dir), source_format)
+    run = runs.RunFolder.of(path)
+    if run is None and paths.exists(spark, paths.join(path, runs.SUMMARY)):  # a run folder kept elsewhere
+        run = runs.RunFolder(path.rstrip("/"), path.rstrip("/").rsplit("/", 1)[-1])
+    notes: list[str] = []
+    if run is None:
+        current = runs.current_run(spark, path)
+        run, note = current.run, current.note
+        if note:
+            print(f"segment_customers: {note}")
+            notes.append(note)
+        if run is None:
+            if explicit and note is None:
+                raise InputError(f"--previous {path}: no run there (give an output folder with LATEST, or a run folder)")
+            return _not_comparable(note or f"no previous run in {path} (this is its first)", path, explicit)
+    if not run.is_complete(spark):
+        return _not_comparable(f"{run.path} is not a complete run (no summary.json: it was stopped before publishing)", path, explicit)
+    if not run.has_model(spark):
+        return _not_comparable(f"{run.path} has no model (a scoring run?)", path, explicit)
+    reason = artifact.incompatibility(segio.read_model_metadata(spark, run.model_dir), source_format)
     if reason is not None:
-        return f"the previous run {run_dir.rsplit('/', 1)[-1]} does not compare: {reason}"
-    run_summary = json.loads(segio.read_text(spark, posixpath.join(run_dir, "summary.json")))
+        return _not_comparable(f"the previous run {run.run_id} does not compare: {reason}", path, explicit)
+    run_summary = run.summary(spark)
+    customers = None
+    if run.has_customers(spark):
+        customers = spark.read.parquet(paths.glob_escaped(run.file("customers")))
+    else:
+        note = f"the previous run {run.run_id} has no customers/ (pruned?): matched by centres, no migrations or drift"
+        print(f"segment_customers: {note}")
+        notes.append(note)
     model_summary = run_summary["model"]
     return refresh.PreviousRun(
-        run_id=run_summary["run_id"],
-        customers=spark.read.parquet(posixpath.join(run_dir, "customers")),
+        run_id=run.run_id,
+        customers=customers,
         centres=summary.log_centres(model_summary),
         names={int(s): v["name"] for s, v in model_summary["segments"].items()},
         customer_count=run_summary["counts"]["customers"],
+        notes=tuple(notes),
     )
+
+
+def _not_comparable(reason: str, path: str, explicit: bool) -> str:
+    if explicit:
+        raise InputError(f"--previous {path}: cannot compare with it: {reason}")
+    return reason

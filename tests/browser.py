@@ -1,11 +1,14 @@
 """Headless Chromium for the report tests: open a file with the network off, return DOM and console.
 
 The test bootstrap (scripts/ensure-chromium.sh, run by `make test`) installs Debian's chromium
-where it can; without one the browser tests skip and say why.
+where it can; without one the browser tests skip and say why, except in CI (CI=true), where a
+report that was not rendered is a failure: CI installs Chromium, and a skip there would hide that the
+report's charts were never checked.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,8 +27,15 @@ OFFLINE = [
 def chromium() -> str:
     browser = find_chromium()
     if browser is None:
-        pytest.skip("no Chromium: run as root with apt (scripts/ensure-chromium.sh) to enable the browser tests")
+        require_in_ci("no Chromium: run as root with apt (scripts/ensure-chromium.sh) to enable the browser tests")
     return browser
+
+
+def require_in_ci(reason: str) -> None:
+    """Skip with `reason` on a developer's machine; fail in CI, which must render the report."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"in CI: {reason}")
+    pytest.skip(reason)
 
 
 def _run(browser: str, page: Path, *options: str) -> subprocess.CompletedProcess:

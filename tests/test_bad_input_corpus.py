@@ -22,6 +22,7 @@ from segspark.errors import InputError, UsageError
 from tests.builders import HEADER, csv_line
 
 SHOPIFY = workflow.load_source_format("shopify")
+SHOPIFY_TOML = (workflow.formats.BUILT_IN_FORMATS / "shopify.toml").read_text()  # a user's mapping starts from it
 COLUMNS = HEADER.split(",")
 
 
@@ -43,8 +44,30 @@ class Case:
     format_file: str | None = None  # a format file's TOML, read with --format instead of shopify
 
 
-def _parquet(frame: pd.DataFrame) -> Callable[[Path], None]:
-    return lambda path: frame.to_parquet(path, index=False)
+def _parquet(frame) -> Callable[[Path], None]:
+    """A Parquet file of a pandas frame (or of an Arrow table, for types pandas does not keep)."""
+    if isinstance(frame, pd.DataFrame):
+        return lambda path: frame.to_parquet(path, index=False)
+    import pyarrow.parquet as pq
+
+    return lambda path: pq.write_table(frame, path)
+
+
+def _decimal_money(frame: pd.DataFrame) -> pd.DataFrame:
+    """Money as DECIMAL(12, 2) and ids as DECIMAL(18, 0), as a warehouse export writes them."""
+    import decimal
+
+    import pyarrow as pa
+
+    money = ("gross_sales", "discounts", "returns", "net_sales", "taxes", "total_sales")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name in money:
+        values = [decimal.Decimal(f"{v:.2f}") for v in frame[name]]
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.decimal128(12, 2)))
+    values = [decimal.Decimal(int(v)) for v in frame["customer_id"]]
+    index = table.schema.get_field_index("customer_id")
+    table = table.set_column(index, "customer_id", pa.array(values, pa.decimal128(18, 0)))
+    return table
 
 
 def _typed_frame(**overrides) -> pd.DataFrame:
@@ -131,7 +154,7 @@ CASES = [
                         csv_line(customer_id=4, order_id=40, total_sales="12,50").replace(",", ";").replace("12;50", "12,50"),
                         header=HEADER.replace(",", ";"))},
          quarantined={"bad_total_sales": 1}, customers=3,
-         format_file=(workflow.formats.BUILT_IN_FORMATS / "shopify.toml").read_text().replace(
+         format_file=SHOPIFY_TOML.replace(
              "[parsing]\n", '[parsing]\ndelimiter = ";"\n')),
     # Encodings: text is read as UTF-8; a Latin-1 accent becomes U+FFFD in a product type, no number changes.
     Case("a Latin-1 encoded file",
@@ -158,10 +181,39 @@ CASES = [
     Case("a mapping that leaves a quantity empty",
          {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, variant_title="one"))},
          quarantined={"unmapped_ordered_item_quantity": 1}, customers=3,
-         format_file=(workflow.formats.BUILT_IN_FORMATS / "shopify.toml").read_text().replace(
+         format_file=SHOPIFY_TOML.replace(
              'ordered_item_quantity = "ordered_item_quantity"',
              'ordered_item_quantity = "CASE WHEN variant_title = \'M\' THEN ordered_item_quantity END"')),
+    # Issue 22: what a bad line must cost is the line, never the run or a customer silently.
+    Case("a customer-id mapping that gives nothing for a present id",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40), csv_line(customer_id=None, order_id=50))},
+         quarantined={"unmapped_customer_id": 1}, excluded={"no_customer_id": 1}, customers=3,
+         format_file=SHOPIFY_TOML.replace(
+             'customer_id = "customer_id"', 'customer_id = "CASE WHEN customer_id < 4 THEN customer_id END"')),
+    Case("a user mapping whose CAST does not fit a line",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, variant_title="lots"))},
+         quarantined={"unmapped_ordered_item_quantity": 1}, customers=3,
+         format_file=SHOPIFY_TOML.replace(
+             'ordered_item_quantity = "ordered_item_quantity"',
+             'ordered_item_quantity = "CAST(CASE WHEN variant_title = \'M\' THEN \'1\' ELSE variant_title END AS BIGINT)"')),
+    Case("a format rule that divides by zero on a line",
+         {"a.csv": text(*GOOD, csv_line(customer_id=4, order_id=40, net_quantity=0))},
+         excluded={"big_units": 1}, customers=3,  # the zero's line: the rule does not hold (SQL's null), line used
+         format_file=SHOPIFY_TOML
+         + '\n[[rules]]\nname = "big_units"\nwhen = "ordered_item_quantity / net_quantity > 1 OR order_id = 30"\n'),
+    Case("quantities near the long range",
+         {"a.csv": text(*GOOD, *[csv_line(customer_id=4, order_id=40 + i, ordered_item_quantity=4_000_000_000_000_000_000)
+                                 for i in range(3)])},
+         customers=4),
+    Case("a 0-byte parquet file next to good ones",
+         {"a.parquet": _parquet(_typed_frame()), "b.parquet": b""}, error="b.parquet: not a readable Parquet file"),
+    Case("a corrupt parquet file next to good ones",
+         {"a.parquet": _parquet(_typed_frame()), "b.parquet": b"PAR1" + b"\x00" * 64 + b"PAR1"},
+         error="b.parquet: not a readable Parquet file"),
+    Case("parquet with DECIMAL money columns, as warehouses export them",
+         {"a.parquet": _parquet(_decimal_money(_typed_frame()))}, customers=3),
 ]
+
 
 
 def write_case(folder: Path, case: Case) -> Path:

@@ -39,3 +39,34 @@ def test_an_input_error_is_one_line_and_exit_code_2(capsys):
         cli.run(main, "job")
     assert exited.value.code == cli.EXIT_INPUT
     assert capsys.readouterr().err == "job: input error: orders.csv: bad header: missing column 'taxes'\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--k-range", "1-15"], ["--k", "1"], ["--k-range", "1..1"], ["--restarts", "0"], ["--stability", "-1"],
+     ["--no-such-option"], ["--k", "two"]],
+)
+def test_a_bad_command_line_exits_64_before_spark_starts(monkeypatch, argv):
+    from jobs import segment_customers
+    from segspark import session
+
+    monkeypatch.setattr(session, "start", lambda name: pytest.fail("Spark was started for a bad command line"))
+    with pytest.raises(SystemExit) as exited:
+        cli.run(lambda: segment_customers.main(argv), "segment_customers")
+    assert exited.value.code == cli.EXIT_USAGE == 64
+
+
+def test_a_settings_file_of_a_few_keys_keeps_the_other_defaults_and_a_wrong_kind_is_refused(monkeypatch, tmp_path):
+    from jobs import segment_customers
+    from segspark import config, session
+
+    few = tmp_path / "few.toml"
+    few.write_text("[model]\nrestarts = 3\n")  # no [quality], no [report]: defaults, not a failure after ingest
+    settings = config.load_settings(few)
+    assert settings["model"]["restarts"] == 3 and settings["quality"] == config.load_settings()["quality"]
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('[model]\nrestarts = "ten"\n')
+    monkeypatch.setattr(session, "start", lambda name: pytest.fail("Spark was started for a bad settings file"))
+    with pytest.raises(SystemExit) as exited:
+        cli.run(lambda: segment_customers.main(["--conf-file", str(wrong)]), "segment_customers")
+    assert exited.value.code == 64

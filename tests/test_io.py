@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import threading
 
 import pytest
 
@@ -154,117 +153,6 @@ def test_a_sibling_output_is_fine():
     segio.check_output_location("hdfs:///in", "hdfs:///segments")
     segio.check_output_location("hdfs://a/in", "hdfs://b/in/out")  # another cluster
     segio.check_output_location("s3a://bucket/in", "/tmp/in/out")
-
-
-def test_paths_are_compared_as_the_default_filesystem_qualifies_them(spark, tmp_path):
-    """With Spark up, a bare path and its file: URI are the same place (Hadoop's makeQualified)."""
-    qualify = lambda path: segio.qualified(spark, path)  # noqa: E731
-    assert qualify(str(tmp_path)) == f"file:{tmp_path}"
-    with pytest.raises(UsageError, match="inside --input"):
-        segio.check_output_location(f"file://{tmp_path}", str(tmp_path / "out"), qualify=qualify)
-    assert segio.qualified(spark, "hdfs:///in") == "hdfs:///in"  # no namenode here: compared as written
-
-
-def viewfs(spark, folder) -> str:
-    """A viewfs:// mount of a local folder: a filesystem segspark reaches only through Hadoop."""
-    table = f"segspark{abs(hash(str(folder)))}"
-    spark.sparkContext._jsc.hadoopConfiguration().set(f"fs.viewfs.mounttable.{table}.link./data", f"file://{folder}")
-    return f"viewfs://{table}/data"
-
-
-def test_an_output_inside_the_input_is_refused_on_a_hadoop_filesystem(spark, tmp_path):
-    shop = viewfs(spark, tmp_path)
-    qualify = lambda path: segio.qualified(spark, path)  # noqa: E731
-    with pytest.raises(UsageError, match="inside --input"):
-        segio.check_output_location(shop, f"{shop}/segments", qualify=qualify)
-    segio.check_output_location(f"{shop}/orders.csv", f"{shop}/segments", qualify=qualify)
-
-
-def test_publishing_on_a_hadoop_filesystem_replaces_latest_in_one_step(spark, tmp_path, monkeypatch):
-    output = viewfs(spark, tmp_path)
-    monkeypatch.setattr(segio, "_local_file", lambda target, filesystem: None)  # as on a filesystem that is not local
-    segio.publish(spark, output, "run-1")
-    segio.publish(spark, output, "run-2")
-    assert segio.read_text(spark, f"{output}/LATEST") == "run-2\n"
-    assert [name for name in os.listdir(tmp_path) if ".tmp-" in name] == []
-    # a publish stopped at its last step (a crash) leaves the previous pointer whole: never no LATEST
-
-    def crash(*args):
-        raise RuntimeError("killed")
-
-    monkeypatch.setattr(segio, "_rename_over", crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        segio.publish(spark, output, "run-3")
-    assert (tmp_path / "LATEST").read_text() == "run-2\n"
-
-
-def test_publishers_at_once_through_a_mount_of_a_local_folder_each_replace_latest_whole(spark, tmp_path):
-    """Through Hadoop, a local file's checksum file moves in a second rename, and two publishers at
-    once collided there (a run failed in CI): a mount of a local folder is published as a local file."""
-    output = viewfs(spark, tmp_path)
-    failures = []
-
-    def publisher(name):
-        for attempt in range(25):
-            try:
-                segio.publish(spark, output, f"{name}-{attempt}")
-            except Exception as error:  # noqa: BLE001 - collected, the assertion names them
-                failures.append(str(error)[:300])
-
-    threads = [threading.Thread(target=publisher, args=(name,)) for name in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
-    assert segio.read_text(spark, f"{output}/LATEST") in {"a-24\n", "b-24\n"}
-    assert sorted(os.listdir(tmp_path)) == ["LATEST"]  # no temporary files, no checksum files
-
-
-def test_without_latest_the_current_run_is_the_newest_complete_one(spark, tmp_path):
-    """LATEST missing in a folder with runs: a publish caught between Hadoop's delete and rename."""
-    output = tmp_path / "out"
-    assert segio.current_run_id(spark, str(output)) is None
-    for run, complete in (("20260101T000000Z-aaaaaa", True), ("20260201T000000Z-bbbbbb", True),
-                          ("20260301T000000Z-cccccc", False)):  # the newest stopped before its summary
-        (output / "runs" / run).mkdir(parents=True)
-        if complete:
-            (output / "runs" / run / "summary.json").write_text("{}")
-    assert segio.current_run_id(spark, str(output)) == "20260201T000000Z-bbbbbb"
-    (output / "LATEST").write_text("20260101T000000Z-aaaaaa\n")
-    assert segio.current_run_id(spark, str(output)) == "20260101T000000Z-aaaaaa"
-    shop = viewfs(spark, output)
-    assert segio.current_run_id(spark, shop) == "20260101T000000Z-aaaaaa"
-    (output / "LATEST").unlink()
-    assert segio.current_run_id(spark, shop) == "20260201T000000Z-bbbbbb"
-
-
-def test_an_object_store_pointer_is_written_in_place():
-    assert {"s3a", "gs", "abfss"} <= set(segio.OBJECT_STORES) and "hdfs" not in segio.OBJECT_STORES
-
-
-def test_model_folders_resolve_to_the_newest_run_that_has_a_model(spark, tmp_path):
-    for run in ("20260101T000000Z-aaaaaa", "20260201T000000Z-bbbbbb"):
-        (tmp_path / "out" / "runs" / run / "model").mkdir(parents=True)
-        (tmp_path / "out" / "runs" / run / "model" / segio.MODEL_METADATA).write_text("{}")
-    (tmp_path / "out" / "runs" / "20260301T000000Z-cccccc").mkdir()  # a run without a model (scoring)
-    (tmp_path / "out" / "LATEST").write_text("20260301T000000Z-cccccc\n")
-    expected = str(tmp_path / "out" / "runs" / "20260201T000000Z-bbbbbb" / "model")
-    assert segio.resolve_model_dir(spark, str(tmp_path / "out")) == expected
-    assert segio.resolve_model_dir(spark, str(tmp_path / "out" / "runs" / "20260201T000000Z-bbbbbb")) == expected
-    assert segio.resolve_model_dir(spark, expected) == expected
-    assert segio.training_output(expected) == str(tmp_path / "out")
-    (tmp_path / "out" / "LATEST").write_text("20260101T000000Z-aaaaaa\n")  # LATEST wins where it has a model
-    assert segio.resolve_model_dir(spark, str(tmp_path / "out")).endswith("20260101T000000Z-aaaaaa/model")
-    with pytest.raises(InputError, match="no segspark model here"):
-        segio.resolve_model_dir(spark, str(tmp_path / "out" / "runs" / "20260301T000000Z-cccccc"))
-
-
-def test_small_files_are_replaced_whole(spark, tmp_path):
-    segio.publish(spark, str(tmp_path), "run-1")
-    segio.publish(spark, str(tmp_path), "run-2")
-    assert (tmp_path / "LATEST").read_text() == "run-2\n"
-    assert sorted(os.listdir(tmp_path)) == ["LATEST"]
 
 
 def test_order_lines_are_never_written_over_an_existing_path(spark, tmp_path):

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segspark import artifact, formats, naming, refresh, workflow
-from segspark.errors import UsageError
-from segspark.naming import SegmentName
+from segspark import artifact, formats, refresh, workflow
+from segspark.errors import InputError
 from segspark.profiles import Profiles
 
 SETTINGS = refresh.RefreshSettings(min_shared_share=0.5, min_jaccard=0.2, max_centre_shift=1.0)
@@ -74,12 +73,40 @@ def test_too_few_shared_customers_match_by_centre_distance_within_the_limit(spar
     assert matching.centre_shift[1] == pytest.approx(math.dist([1.0, 0.0, 3.0], [1.0, 0.1, 3.1]))
 
 
-def test_a_weak_customer_match_is_no_match(spark):
+def test_a_weak_customer_match_between_far_centres_is_no_match(spark):
     counts = refresh.Overlap({(0, 0): 1, (0, 1): 9, (1, 1): 9, (1, 0): 1})  # both went mostly to cluster 1
     previous = previous_run(spark, [], {0: [0, 0, 0], 1: [1, 1, 1]})
     strict = refresh.RefreshSettings(min_shared_share=0.5, min_jaccard=0.6, max_centre_shift=1.0)
-    matching = refresh.match(previous, counts, [[0, 0, 0], [1, 1, 1]], current_customers=20, settings=strict)
+    far = [[5, 5, 5], [9, 9, 9]]  # every centre more than max_centre_shift from every previous one
+    matching = refresh.match(previous, counts, far, current_customers=20, settings=strict)
     assert matching.previous_of_cluster == {0: None, 1: None}  # the best pairs have a Jaccard of 0.47
+
+
+def test_a_segment_whose_members_churned_but_whose_centre_barely_moved_keeps_its_id(spark):
+    """Issue 22: two periods of the same customers, k = 4 both times; membership of two segments churned
+    below min_jaccard while their centres moved 0.016: they were retired and reborn under new ids."""
+    centres = {0: [0.7, 0.0, 1.0], 1: [1.1, 0.4, 3.0], 2: [1.6, 0.1, 5.0], 3: [2.0, 0.05, 7.0]}
+    moved = [[c[0] + 0.016, c[1], c[2]] for c in centres.values()]
+    # segments 0 and 1 kept their customers; 2 and 3 swapped most of theirs with each other and with 1
+    counts = refresh.Overlap({(0, 0): 900, (1, 1): 700, (1, 2): 300, (2, 2): 150, (2, 3): 450, (2, 1): 400,
+                              (3, 3): 120, (3, 2): 500})
+    previous = previous_run(spark, [], centres)
+    matching = refresh.match(previous, counts, moved, current_customers=3520, settings=SETTINGS)
+    assert matching.rule == refresh.BY_CUSTOMERS
+    assert matching.jaccard[2] < SETTINGS.min_jaccard and matching.jaccard[3] < SETTINGS.min_jaccard
+    assert matching.previous_of_cluster == {0: 0, 1: 1, 2: 2, 3: 3}  # none retired
+    assert all(shift == pytest.approx(0.016) for shift in matching.centre_shift.values())
+
+
+def test_pairs_that_cannot_match_are_priced_out_before_the_assignment(spark):
+    """Centre distances [[.5, .7], [9.5, 10.7]]: the far previous segment 1 matches nothing, and must not
+    push the near pair apart (assigned first and thresholded after, it gave (0, 1), (1, 0): cluster 1
+    took segment 0's id though cluster 0 is nearer)."""
+    previous = previous_run(spark, [], {0: [0.0, 0, 0], 1: [10.0, 0, 0]})
+    clusters = [[0.5, 0, 0], [-0.7, 0, 0]]
+    matching = refresh.match(previous, None, clusters, current_customers=10, settings=SETTINGS)
+    assert matching.rule == refresh.BY_CENTRES
+    assert matching.previous_of_cluster == {0: 0, 1: None}
 
 
 def test_the_population_stability_index():
@@ -110,32 +137,32 @@ def test_drift_names_the_feature_that_moved_and_its_medians(spark):
     ]
 
 
-def test_carried_names_win_and_a_fresh_name_that_collides_gets_its_id():
-    names = [
-        SegmentName(0, "Low spend · few products · low returns", "a", {}),
-        SegmentName(3, "High spend · many products · low returns", "b", {}),
-        SegmentName(4, "Mid spend · some products · low returns", "c", {}),
-    ]
-    carried = naming.with_carried_names(names, {0: "Mid spend · some products · low returns", 3: "Big buyers"})
-    assert [(n.segment, n.name, n.action) for n in carried] == [
-        (0, "Mid spend · some products · low returns", "a"),
-        (3, "Big buyers", "b"),
-        (4, "Mid spend · some products · low returns (4)", "c"),
+def test_a_matched_segment_keeps_its_id_and_says_when_its_name_moved_with_the_data(spark):
+    counts = refresh.Overlap({(0, 0): 10, (1, 1): 9, (-1, 2): 6, (-1, 0): 2})
+    matching = refresh.Matching({0: 0, 1: 1, 2: None}, refresh.BY_CUSTOMERS, {0: 1.0, 1: 0.9}, {0: 0.1, 1: 0.2})
+    previous_names = {0: "High spend · many products · low returns", 1: "Low spend · few products · low returns"}
+    table = refresh.segment_table(matching, {0: 0, 1: 1, 2: 2}, counts, previous_names)
+    names = {0: "No net spend · few products · high returns", 1: "Low spend · few products · low returns", 2: "x"}
+    assert refresh.renamed({"segments": table}, names) == [
+        "segment 0 was 'High spend · many products · low returns' and is now "
+        "'No net spend · few products · high returns': its profile moved"
     ]
 
 
 def test_the_segment_table_reports_each_segment_of_this_run(spark):
     counts = refresh.Overlap({(0, 0): 10, (1, 1): 9, (-1, 2): 6, (-1, 0): 2})
     matching = refresh.Matching({0: 0, 1: 1, 2: None}, refresh.BY_CUSTOMERS, {0: 1.0, 1: 0.9}, {0: 0.1, 1: 0.2})
-    table = refresh.segment_table(matching, {0: 0, 1: 1, 2: 2}, counts)
+    table = refresh.segment_table(matching, {0: 0, 1: 1, 2: 2}, counts, {0: "a", 1: "b"})
     assert table == [
-        {"segment": 0, "previous_segment": 0, "shared_customers": 10, "jaccard": 1.0, "centre_shift": 0.1,
-         "new_customers": 2},
-        {"segment": 1, "previous_segment": 1, "shared_customers": 9, "jaccard": 0.9, "centre_shift": 0.2,
-         "new_customers": 0},
-        {"segment": 2, "previous_segment": None, "shared_customers": 0, "jaccard": None, "centre_shift": None,
-         "new_customers": 6},
+        {"segment": 0, "previous_segment": 0, "previous_name": "a", "shared_customers": 10, "jaccard": 1.0,
+         "centre_shift": 0.1, "new_customers": 2},
+        {"segment": 1, "previous_segment": 1, "previous_name": "b", "shared_customers": 9, "jaccard": 0.9,
+         "centre_shift": 0.2, "new_customers": 0},
+        {"segment": 2, "previous_segment": None, "previous_name": None, "shared_customers": 0, "jaccard": None,
+         "centre_shift": None, "new_customers": 6},
     ]
+    pruned = refresh.segment_table(matching, {0: 0, 1: 1, 2: 2}, None, {0: "a", 1: "b"})
+    assert [(row["shared_customers"], row["new_customers"]) for row in pruned] == [(None, None)] * 3
 
 
 def fake_run(folder, metadata: dict | None, summary: bool = True):
@@ -154,19 +181,34 @@ def test_a_previous_run_is_a_complete_run_made_under_the_same_definitions(spark,
     shopify = formats.built_in("shopify")
     same = artifact.model_metadata("r", {"k": 1, "centres": []}, {}, EMPTY_PROFILES, shopify)
     # a run stopped before publishing (no summary.json) is never compared: a killed run cannot be one
-    killed = fake_run(tmp_path / "out" / "runs" / "20260101T000000Z-killed", same, summary=False)
-    assert "is not a complete run (no summary.json" in workflow.previous_run(spark, str(killed), shopify, True)
+    killed = fake_run(tmp_path / "out" / "runs" / "20260101T000000Z-dead00", same, summary=False)
+    assert "is not a complete run (no summary.json" in workflow.previous_run(spark, str(killed), shopify, False)
     (tmp_path / "out" / "LATEST").write_text(killed.name + "\n")  # not that publish would ever do this
-    assert "is not a complete run" in workflow.previous_run(spark, str(tmp_path / "out"), shopify, False)
+    reason = workflow.previous_run(spark, str(tmp_path / "out"), shopify, False)
+    assert "names run 20260101T000000Z-dead00, which has no summary.json" in reason and "no run there is complete" in reason
+    # asked for with --previous, a run that cannot be compared is an error naming why
+    with pytest.raises(InputError, match="--previous .*: cannot compare with it: .*is not a complete run"):
+        workflow.previous_run(spark, str(killed), shopify, True)
     # a run made with another format's definitions says why and is not compared
     per_customer = dataclasses.replace(shopify, return_rate="per_customer")
     other = fake_run(tmp_path / "other", artifact.model_metadata("r", {"k": 1, "centres": []}, {}, EMPTY_PROFILES,
                                                                  per_customer))
-    reason = workflow.previous_run(spark, str(other), shopify, True)
+    reason = workflow.previous_run(spark, str(other), shopify, False)
     assert reason == ("the previous run other does not compare: it was trained on format 'shopify' whose return "
                       "rates differ from format 'shopify' used here ('per_customer' in the model, 'per_order' here)")
     scoring = fake_run(tmp_path / "scoring", None)
-    assert "has no model (a scoring run?)" in workflow.previous_run(spark, str(scoring), shopify, True)
+    assert "has no model (a scoring run?)" in workflow.previous_run(spark, str(scoring), shopify, False)
     assert workflow.previous_run(spark, str(tmp_path / "first"), shopify, False).startswith("no previous run in ")
-    with pytest.raises(UsageError, match="--previous .*: no run there"):
+    with pytest.raises(InputError, match="--previous .*: no run there"):
         workflow.previous_run(spark, str(tmp_path / "typo"), shopify, True)
+
+
+def test_a_newer_segspark_with_the_same_definitions_compares_and_scores(spark, tmp_path):
+    """An upgrade (0.2.0 -> 0.2.1) that keeps the definitions keeps every model and segment id."""
+    shopify = formats.built_in("shopify")
+    metadata = artifact.model_metadata("r", {"k": 1, "centres": []}, {}, EMPTY_PROFILES, shopify)
+    assert artifact.incompatibility({**metadata, "segspark_version": "0.1.9"}, shopify) is None
+    artifact.check_compatible({**metadata, "segspark_version": "9.9.9"}, shopify, "model")
+    newer_layout = {**metadata, "format_version": artifact.MODEL_FORMAT_VERSION + 1}
+    assert "cannot read" in artifact.incompatibility(newer_layout, shopify)
+    assert "feature definitions" in artifact.incompatibility({**metadata, "features_version": 99}, shopify)

@@ -12,6 +12,7 @@ covered by tests/test_segment_customers_job.py and tests/test_hardening_job.py.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ import pytest
 
 from tests.builders import habit_orders_file
 from jobs import score_customers, segment_customers
+from segspark.errors import InputError
 from tests.test_segment_customers_job import published
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +69,7 @@ def test_a_refresh_keeps_ids_and_names_and_counts_the_planted_movers(two_periods
     summary = json.loads((second_run / "summary.json").read_text())
     refresh = summary["refresh"]
     assert refresh["compared"] and refresh["previous_run"] == first_run.name
-    assert refresh["rule"] == "shared_customers"
+    assert refresh["rule"] == "centres_and_shared_customers"
     assert refresh["customers"] == {"both": 57, "only_previous": 3, "only_current": 6}
     # every customer who kept their habits kept their segment id
     stayers = [c for c in range(6, 58)]
@@ -106,3 +108,35 @@ def test_a_refresh_with_another_k_retires_a_segment_and_scoring_keeps_the_ids(tw
     run_job(score_customers, "--model", str(output), "--input", str(second_input), "--output", str(tmp_path / "scored"))
     scored_run = published(tmp_path / "scored")
     assert segment_of(scored_run) == segment_of(run)  # the ids the model was trained with
+
+
+def test_a_bad_latest_and_a_pruned_previous_run_are_said_and_the_ids_kept(two_periods, tmp_path):
+    """Months of refreshes: LATEST garbled (it made the run say 'stopped before publishing' and renumber
+    silently) and the previous run's customers/ pruned by a retention job (every later run failed with
+    PATH_NOT_FOUND). The run compares with the newest complete run by its centres and says both."""
+    folder, _, second_run, second_input = two_periods
+    output = tmp_path / "out"
+    shutil.copytree(folder / "out", output)  # this test damages its own copy
+    (output / "LATEST").write_text("garbage\n")
+    shutil.rmtree(output / "runs" / second_run.name / "customers")
+    run_job(segment_customers, "--input", str(second_input), "--output", str(output), *ARGS)
+    third = published(output)
+    refresh = json.loads((third / "summary.json").read_text())["refresh"]
+    assert refresh["compared"] and refresh["previous_run"] == second_run.name
+    assert refresh["rule"] == "centre_distance" and refresh["retired"] == []
+    notes = " ".join(refresh["notes"])
+    assert "holds 'garbage', which is not a run id" in notes and "has no customers/ (pruned?)" in notes
+    assert refresh["migration"] is None and refresh["drift"] is None
+    second_segments = json.loads((second_run / "summary.json").read_text())["model"]["sizes"]
+    assert json.loads((third / "summary.json").read_text())["model"]["sizes"] == second_segments  # same ids
+    assert "no longer there (pruned)" in (third / "report.html").read_text()
+
+
+def test_an_explicit_previous_that_cannot_be_compared_is_an_input_error(two_periods, tmp_path):
+    folder, first_run, _, second_input = two_periods
+    unfinished = tmp_path / "out" / "runs" / "20200101T000000Z-abcdef"
+    shutil.copytree(first_run, unfinished)
+    (unfinished / "summary.json").unlink()
+    with pytest.raises(InputError, match=r"--previous .*: cannot compare with it: .*not a complete run"):
+        segment_customers.main(["--input", str(second_input), "--output", str(tmp_path / "new"),
+                                "--previous", str(unfinished), *ARGS])

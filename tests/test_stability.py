@@ -84,3 +84,16 @@ def test_best_match_jaccard_and_the_adjusted_rand_index():
     # cluster 0 split in two: its best match holds 2 of its 3 points
     assert stability.best_match_jaccard(labels, np.array([0, 0, 2, 1, 1, 1]), 2).tolist() == pytest.approx([2 / 3, 1.0])
     assert stability.adjusted_rand_index(labels, np.array([1, 1, 1, 0, 0, 0])) == pytest.approx(1.0)
+
+
+def test_a_segment_with_no_customer_in_the_seeding_sample_is_not_measured_not_unstable():
+    from segspark import report
+
+    sample = np.array([[0.0, 0, 0]] * 10 + [[5.0, 5, 5]] * 10)
+    centres = {3: [[0.0, 0, 0], [5.0, 5, 5], [50.0, 50, 50]]}  # the third holds no sampled customer
+    refitted = {3: [np.array([[0.0, 0, 0], [5.0, 5, 5], [6.0, 6, 6]])]}
+    rows = stability.by_segment(stability.scored(sample, centres, refitted)[3], {0: 0, 1: 1, 2: 2})
+    assert [row["measured"] for row in rows] == [True, True, False]
+    assert rows[2]["jaccard_mean"] is None and rows[2]["dissolved"] is None
+    assert rows[0]["jaccard_mean"] == 1.0
+    assert report._stability_cell(rows[2]).startswith("not measured")
