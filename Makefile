@@ -4,13 +4,24 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.segspark-installed
 
-.PHONY: run test venv java browser clean
+.PHONY: run test lint format venv java browser clean
 
 run: java $(STAMP)
 	./spark-submit.sh jobs/segment_customers.py $(ARGS)
 
-test: java browser $(STAMP)
+test: java browser lint
 	SPARK_LOCAL_IP=127.0.0.1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Style and layering, in seconds: ruff's linter and formatter (check only) and the import contract
+# of pyproject.toml (each stage imports only the stages before it). `make format` applies ruff's fixes.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check segspark jobs tests benchmarks
+	$(VENV)/bin/ruff format --check segspark jobs tests benchmarks
+	$(VENV)/bin/lint-imports
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix segspark jobs tests benchmarks
+	$(VENV)/bin/ruff format segspark jobs tests benchmarks
 
 venv: $(STAMP)
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO))
 
 from pyspark.sql import SparkSession  # noqa: E402
 
-from segspark import workflow  # noqa: E402
-from segspark.formats import built_in  # noqa: E402
+from segspark.edge import workflow  # noqa: E402
+from segspark.orders.formats import built_in  # noqa: E402
 
 
 def dirty_copy(clean: Path, bad_lines: int, folder: Path) -> Path:
@@ -53,7 +53,9 @@ def timed(spark: SparkSession, path: Path, work: Path) -> tuple[float, int, int]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", default=str(REPO / "data" / "bench" / "M"), help="a clean CSV export (file or folder)")
+    parser.add_argument(
+        "--input", default=str(REPO / "data" / "bench" / "M"), help="a clean CSV export (file or folder)"
+    )
     parser.add_argument("--bad-lines", type=int, default=100)
     args = parser.parse_args()
     spark = SparkSession.builder.appName("segspark-ingest-quarantine").getOrCreate()

@@ -38,9 +38,7 @@ def customer_features(orders: pd.DataFrame) -> pd.DataFrame:
     """products_ordered, average_return_rate, total_spending and their log1p, per customer."""
     ordered = orders[(orders["ordered_item_quantity"] > 0) & orders["customer_id"].notna()]
     by_customer = ordered.groupby("customer_id")
-    per_order = ordered.groupby(["customer_id", "order_id"])[
-        ["returned_item_quantity", "ordered_item_quantity"]
-    ].sum()
+    per_order = ordered.groupby(["customer_id", "order_id"])[["returned_item_quantity", "ordered_item_quantity"]].sum()
     order_return_rate = -per_order["returned_item_quantity"] / per_order["ordered_item_quantity"]
     customers = pd.DataFrame(
         {
@@ -57,7 +55,9 @@ def customer_features(orders: pd.DataFrame) -> pd.DataFrame:
 
 def elbow(log_features: np.ndarray, ks: range, n_init: int, seed: int = 0) -> dict[int, float]:
     """scikit-learn KMeans (k-means++, `n_init` runs, best kept) inertia for every k."""
-    from sklearn.cluster import KMeans  # a benchmark and test dependency, not the product's
+    from sklearn.cluster import (
+        KMeans,  # a benchmark and test dependency, not the product's
+    )
 
     costs = {}
     for k in ks:

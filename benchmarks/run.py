@@ -129,7 +129,9 @@ def generate(size: Size, data: Path, logs: Path) -> Path:
 def run_segspark(size: Size, orders: Path, out: Path, logs: Path, extra: list[str]) -> Measured:
     result = measure(
         "segspark",
-        spark_submit(*size.submit_options, "jobs/segment_customers.py", "--input", str(orders), "--output", str(out), *extra),
+        spark_submit(
+            *size.submit_options, "jobs/segment_customers.py", "--input", str(orders), "--output", str(out), *extra
+        ),
         logs / f"{size.name}-segspark.log",
     )
     if result.returncode == 0:
@@ -150,8 +152,17 @@ def run_reference(size: Size, orders: Path, n_init: int, work: Path, logs: Path)
     result_file = work / f"{size.name}-reference-n{n_init}.json"
     result = measure(
         f"pandas + scikit-learn, n_init={n_init}",
-        [sys.executable, "-m", "benchmarks.reference_method", "--input", str(orders), "--n-init", str(n_init),
-         "--result", str(result_file)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.reference_method",
+            "--input",
+            str(orders),
+            "--n-init",
+            str(n_init),
+            "--result",
+            str(result_file),
+        ],
         logs / f"{size.name}-reference-n{n_init}.log",
     )
     if result.returncode == 0:
@@ -166,9 +177,7 @@ def cost_ratios(ours: dict, reference: dict) -> dict[int, float]:
 
 
 def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"
-    )
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
     return f"{os.cpu_count()} cores ({cpu}), {memory_kb / 1024 / 1024:.0f} GB RAM, {platform.platform()}"
 
@@ -211,9 +220,14 @@ def report(results: list[dict]) -> str:
         for run in result["runs"]:
             details = run["details"]
             for phase, seconds in details.get("phases", {}).items():
-                phases.append(f"| {result['size']} | {phase} | {seconds:,.1f} | {details['spark_jobs'].get(phase, '-'):,} |")
-    return "\n".join(rows) + ("\n\nsegspark's phases (summary.json run.phases, run.spark_jobs):\n\n" + "\n".join(phases)
-                             if len(phases) > 2 else "")
+                phases.append(
+                    f"| {result['size']} | {phase} | {seconds:,.1f} | {details['spark_jobs'].get(phase, '-'):,} |"
+                )
+    return "\n".join(rows) + (
+        "\n\nsegspark's phases (summary.json run.phases, run.spark_jobs):\n\n" + "\n".join(phases)
+        if len(phases) > 2
+        else ""
+    )
 
 
 def per_k(results: list[dict]) -> str:

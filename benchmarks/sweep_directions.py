@@ -27,8 +27,10 @@ from pyspark.ml.clustering import KMeans as MLKMeans  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 from sklearn.cluster import KMeans as SklearnKMeans  # noqa: E402
 
-from segspark import jvm, model, workflow  # noqa: E402
+from segspark import jvm  # noqa: E402
+from segspark.clustering import model  # noqa: E402
 from segspark.config import load_settings  # noqa: E402
+from segspark.edge import workflow  # noqa: E402
 from segspark.schemas import LOG_FEATURE_COLUMNS  # noqa: E402
 
 KS = range(2, 16)
@@ -59,7 +61,9 @@ def main() -> int:
     sc = spark.sparkContext
     settings = model.KMeansSettings.from_settings(load_settings()["model"])
     source_format = workflow.load_source_format("shopify")
-    accounted = workflow.accounted_customers(spark, args.input, source_format, f"/tmp/segspark-bench-q-{time.time_ns()}")
+    accounted = workflow.accounted_customers(
+        spark, args.input, source_format, f"/tmp/segspark-bench-q-{time.time_ns()}"
+    )
     customers, count = accounted.customers, accounted.counts.customers
     log_features = np.array(customers.select(*LOG_FEATURE_COLUMNS).collect(), dtype=float)
     reference = {k: SklearnKMeans(n_clusters=k, n_init=10, random_state=0).fit(log_features).inertia_ for k in KS}
@@ -74,7 +78,9 @@ def main() -> int:
                 if not warm:
                     seeds = {k: model.seed_centres(training.sample, k, variant) for k in KS}
                     with ThreadPoolExecutor(variant.parallel_fits) as pool:
-                        fits = pool.map(lambda k: (k, jvm.lloyd(sc, vectors, seeds[k], variant.max_iter, variant.tol)), KS)
+                        fits = pool.map(
+                            lambda k: (k, jvm.lloyd(sc, vectors, seeds[k], variant.max_iter, variant.tol)), KS
+                        )
                         return {k: fit[0] for k, fit in fits}
                 # warm start: k + 1 from k's refined centres plus the sample point farthest from them
                 found, previous = {}, model.seed_centres(training.sample, 2, variant)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,18 +90,47 @@ def _check_kind(value: Any, default: Any, where: str) -> None:
         raise UsageError(f"{where} = {value!r}: expected {type(default).__name__}, like the default {default!r}")
 
 
-def setting(settings: dict[str, Any], dotted: str) -> Any:
-    """One setting by its dotted name ("sample.lines"); missing ones are an error naming them."""
-    value: Any = settings
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise UsageError(f"configuration has no setting {dotted!r}")
-        value = value[part]
-    return value
-
-
 def project_path(relative: str) -> str:
     """A path from the configuration, relative to the repository unless absolute or a URI."""
     if "://" in relative or relative.startswith("file:") or Path(relative).is_absolute():
         return relative
     return str(PROJECT_ROOT / relative)
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """[sample]: the built-in sample's place, size and seed."""
+
+    path: str
+    lines: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """conf/segspark.toml (with a user's --conf-file over it), read once, checked, typed by table.
+
+    The stages type their own tables (clustering.model.KMeansSettings from `model`,
+    refresh.RefreshSettings from `refresh`); the report reads `report` as given.
+    """
+
+    input_format: str
+    sample: SampleSettings
+    output_dir: str
+    model: Mapping[str, Any]
+    report: Mapping[str, Any]
+    max_quarantined_share: float
+    refresh: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, conf_file: str | Path | None = None) -> "Settings":
+        tables = load_settings(conf_file)
+        return cls(
+            input_format=tables["input"]["format"],
+            sample=SampleSettings(**tables["sample"]),
+            output_dir=tables["output"]["dir"],
+            model=dict(tables["model"]),
+            report=dict(tables["report"]),
+            max_quarantined_share=float(tables["quality"]["max_quarantined_share"]),
+            refresh=dict(tables["refresh"]),
+        )

@@ -1,6 +1,6 @@
 """Every place segspark reaches into Spark's own JVM classes through py4j, each in one small function.
 
-(Files go through Hadoop's public FileSystem API, in segspark.io.) PySpark's Python API has no way
+(Files go through Hadoop's public FileSystem API, in segspark.edge.) PySpark's Python API has no way
 to count the jobs a run started, no spark.ml KMeans that starts from given centres (SPARK-10780 was
 never merged), no spark.ml model made from centres, and no way to read one Parquet file's schema
 without a Spark job. Spark's JVM API has all four. Each public function here is covered by

@@ -16,7 +16,7 @@ def concurrently(*actions: Callable[[], Any]) -> list[Any]:
 
     The first failure is raised once the other actions have ended: they all start at once, and a
     thread cannot be stopped from outside. An interrupt (Ctrl-C) in the waiting thread is raised at
-    once, without waiting for the actions (segspark.cli then ends the process).
+    once, without waiting for the actions (segspark.edge.cli then ends the process).
     """
     pool = ThreadPoolExecutor(max_workers=max(1, len(actions)))
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from segspark.io import find_chromium
+from segspark.edge.outputs import find_chromium
 
 OFFLINE = [
     "--proxy-server=127.0.0.1:9",  # nothing listens there: any request fails
@@ -42,12 +42,23 @@ def _run(browser: str, page: Path, *options: str) -> subprocess.CompletedProcess
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run(
             [
-                browser, "--headless", "--no-sandbox", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-                "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL without a GPU
-                "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000", *OFFLINE, *options,
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={profile}",
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",  # WebGL without a GPU
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=15000",
+                *OFFLINE,
+                *options,
                 page.resolve().as_uri(),
             ],
-            capture_output=True, text=True, timeout=180,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from segspark.formats import built_in
+from segspark.orders.formats import built_in
 
 SHOPIFY_ORDER_LINES = built_in("shopify").schema
 
@@ -52,9 +53,14 @@ def orders_file(folder: Path, customers: int = 40) -> Path:
     for customer in range(1, customers + 1):
         for order in range(1 + customer % 3):
             lines.append(
-                csv_line(customer_id=customer, order_id=customer * 10 + order, product_type=f"type{customer % 5}",
-                         total_sales=float(customer * (order + 1) % 97), ordered_item_quantity=1 + order,
-                         returned_item_quantity=-(customer % 4 == 0))
+                csv_line(
+                    customer_id=customer,
+                    order_id=customer * 10 + order,
+                    product_type=f"type{customer % 5}",
+                    total_sales=float(customer * (order + 1) % 97),
+                    ordered_item_quantity=1 + order,
+                    returned_item_quantity=-(customer % 4 == 0),
+                )
             )
     path = folder / "orders.csv"
     path.write_text("\n".join(lines) + "\n")
@@ -73,10 +79,47 @@ def habit_orders_file(folder: Path, name: str, habits: dict[int, str]) -> Path:
         types, returned, spending = HABITS[habit]
         for position in range(types):
             lines.append(
-                csv_line(customer_id=customer, order_id=customer * 100, product_type=f"type{position}",
-                         ordered_item_quantity=2, returned_item_quantity=-returned,
-                         total_sales=round(spending * (1 + 0.01 * (customer % 7)) / types, 2))
+                csv_line(
+                    customer_id=customer,
+                    order_id=customer * 100,
+                    product_type=f"type{position}",
+                    ordered_item_quantity=2,
+                    returned_item_quantity=-returned,
+                    total_sales=round(spending * (1 + 0.01 * (customer % 7)) / types, 2),
+                )
             )
     path = folder / name
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# --- running jobs and reading what they published ----------------------------------------------
+
+
+def submit(
+    *args: str,
+    job: str = "jobs/segment_customers.py",
+    submit_options: tuple[str, ...] = ("--master", "local[2]"),
+    env=None,
+) -> subprocess.CompletedProcess:
+    """Run a job; spark-submit passes the Python driver's stderr through its stdout."""
+    return subprocess.run(
+        ["./spark-submit.sh", *submit_options, job, *args],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def published(output: Path) -> Path:
+    """The run folder LATEST names."""
+    return output / "runs" / (output / "LATEST").read_text().strip()
+
+
+def viewfs(spark, folder) -> str:
+    """A viewfs:// mount of a local folder: a filesystem segspark reaches only through Hadoop."""
+    table = f"segspark{abs(hash(str(folder)))}"
+    spark.sparkContext._jsc.hadoopConfiguration().set(f"fs.viewfs.mounttable.{table}.link./data", f"file://{folder}")
+    return f"viewfs://{table}/data"

@@ -38,7 +38,7 @@ def spark():
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.ansi.enabled", "false")  # as the jobs run (segspark.session)
+        .config("spark.sql.ansi.enabled", "false")  # as the jobs run (segspark.edge.session)
         .getOrCreate()
     )
     if ours:

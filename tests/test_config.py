@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from segspark import config, model
+from segspark import config
+from segspark.clustering import model
 from segspark.errors import UsageError
 
 
@@ -22,9 +23,13 @@ def test_an_unknown_key_is_refused_naming_it_and_the_known_ones(tmp_path):
     shipped = config.DEFAULT_CONF_FILE.read_text()
     typo = tmp_path / "typo.toml"
     typo.write_text(shipped.replace("restarts = ", "restart = "))
-    with pytest.raises(UsageError, match=r"typo.toml: unknown setting 'restart' in \[model\]; known: k_min, k_max, .*restarts"):
+    with pytest.raises(
+        UsageError, match=r"typo.toml: unknown setting 'restart' in \[model\]; known: k_min, k_max, .*restarts"
+    ):
         config.load_settings(typo)
     table = tmp_path / "table.toml"
     table.write_text(shipped + "\n[modle]\nk_min = 2\n")
-    with pytest.raises(UsageError, match=r"unknown table \[modle\]; known: input, sample, output, model, report, quality"):
+    with pytest.raises(
+        UsageError, match=r"unknown table \[modle\]; known: input, sample, output, model, report, quality"
+    ):
         config.load_settings(table)

@@ -6,7 +6,8 @@ import pytest
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
-from segspark import jvm, model
+from segspark import jvm
+from segspark.clustering import model
 
 POINTS = [(0.0, 0.0, 0.0), (0.0, 0.2, 0.0), (5.0, 5.0, 5.0), (5.0, 5.4, 5.0), (5.0, 5.2, 5.0)]
 
@@ -14,7 +15,9 @@ POINTS = [(0.0, 0.0, 0.0), (0.0, 0.2, 0.0), (5.0, 5.0, 5.0), (5.0, 5.4, 5.0), (5
 @pytest.fixture(scope="module")
 def points(spark):
     rows = [(i, *p) for i, p in enumerate(POINTS)]
-    return spark.createDataFrame(rows, f"{model.POINT_ID} long, " + ", ".join(f"{n} double" for n in model.LOG_FEATURE_COLUMNS))
+    return spark.createDataFrame(
+        rows, f"{model.POINT_ID} long, " + ", ".join(f"{n} double" for n in model.LOG_FEATURE_COLUMNS)
+    )
 
 
 def test_jobs_started_counts_every_job_exactly(spark):
@@ -65,8 +68,15 @@ def test_a_parquet_footer_reads_as_the_schema_spark_reads(spark, tmp_path):
 
     import pandas as pd
 
-    frame = pd.DataFrame({"customer_id": [1, 2], "product_type": ["a", None], "total_sales": [1.5, 2.0],
-                          "day": [dt.date(2019, 1, 1), dt.date(2019, 1, 2)], "quantity": pd.array([1, 2], dtype="int32")})
+    frame = pd.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "product_type": ["a", None],
+            "total_sales": [1.5, 2.0],
+            "day": [dt.date(2019, 1, 1), dt.date(2019, 1, 2)],
+            "quantity": pd.array([1, 2], dtype="int32"),
+        }
+    )
     frame.to_parquet(tmp_path / "a.parquet", index=False)
     path = f"file://{tmp_path}/a.parquet"
     assert jvm.parquet_schema(spark, path) == spark.read.parquet(path).schema

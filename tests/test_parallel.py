@@ -52,7 +52,7 @@ def test_seeding_from_two_threads_at_once_leaves_one_blas_thread_and_no_warning_
     import numpy as np
     from threadpoolctl import threadpool_info
 
-    from segspark import model
+    from segspark.clustering import model
 
     points = np.random.default_rng(1).normal(size=(2000, 3))
     filters_before = list(warnings.filters)

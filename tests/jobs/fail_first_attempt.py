@@ -14,8 +14,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs import segment_customers
-from segspark import cli
-from segspark import io as segio
+from segspark.edge import cli
+from segspark.edge import inputs as segio
 
 MARKER = os.environ["SEGSPARK_FAULT_MARKER"]
 read_order_lines = segio.read_order_lines

@@ -1,0 +1,168 @@
+"""The edge's reads: checking input and output paths, and reading order files as typed lines.
+
+Both jobs read through here, so scoring reads exactly as training did; the stages below the edge
+never touch a path.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from segspark import jvm
+from segspark.edge import paths
+from segspark.edge.paths import Location, local_path
+from segspark.errors import InputError, UsageError
+from segspark.orders.formats import SourceFormat
+from segspark.orders.ingest import (
+    CORRUPT_RECORD_COLUMN,
+    SOURCE_FILE_COLUMN,
+    check_csv_header,
+    check_source_columns,
+    conform_to_schema,
+    raw_csv_schema,
+)
+
+#: Files with these endings are read as Parquet; anything else as CSV (gzip and other Hadoop
+#: codecs are decompressed by their ending, e.g. orders.csv.gz).
+PARQUET_ENDINGS = (".parquet", ".parq")
+
+
+def _glob_free(path: str) -> str:
+    """The part of an input path before its first glob character: the folder a glob reads under."""
+    cut = min((path.find(mark) for mark in "*?[{" if mark in path), default=len(path))
+    return path[:cut] if cut == len(path) else path[: path.rfind("/", 0, cut) + 1] or "."
+
+
+def check_output_location(input_path: str, output_dir: str) -> None:
+    """Refuse an output that could delete or mix with the input: equal to it, inside it (also
+    through a symbolic link, for local paths), a filesystem's root, or a path with '..'.
+
+    The jobs call it twice: before Spark starts, with the paths as given (a path without a scheme
+    is then compared only with another without one: both are on the default filesystem), and once
+    Spark is up with both qualified by Hadoop, so `/in` and `hdfs://namenode/in` are one place.
+    """
+    if ".." in output_dir.replace("\\", "/").split("/"):
+        raise UsageError(f"--output {output_dir!r} contains '..'; give a plain path")
+    out = Location.of(output_dir)
+    if out.path == "/":
+        raise UsageError(f"--output {output_dir!r} is the root of its filesystem; give a folder of its own")
+    if (paths.scheme(input_path) == "") != (paths.scheme(output_dir) == ""):
+        return  # one on the default filesystem, which is not known yet: compared once qualified
+    if Location.of(_glob_free(input_path)).contains(out):
+        raise UsageError(f"--output {output_dir!r} is inside --input {input_path!r}; choose another folder")
+
+
+def check_input_exists(path: str) -> None:
+    """Refuse, before Spark starts, a `file:` input path or glob that names nothing. A path without
+    a scheme is on the session's default filesystem (HDFS on most clusters), known only once Spark
+    is up: it is checked when its files are listed."""
+    if paths.scheme(path) != "file":
+        return
+    target = local_path(path)
+    found = glob.glob(target) if any(mark in target for mark in "*?[") else os.path.exists(target)
+    if not found:
+        raise InputError(f"{path}: input not found")
+
+
+def list_input_files(spark: SparkSession, path: str) -> list[str]:
+    """The data files behind a file, folder or glob, as Spark lists them, as plain paths (Spark
+    gives them URL-encoded)."""
+    try:
+        files = spark.read.format("binaryFile").load(path).select("path").inputFiles()
+    except AnalysisException as error:
+        if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error):
+            raise InputError(f"{path}: input not found") from None
+        raise
+    return sorted(paths.decoded(file) for file in files)
+
+
+def read_first_line(spark: SparkSession, file: str) -> str | None:
+    """The first line of a (possibly compressed) file, read on the driver through Hadoop's FS."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path, filesystem = paths.hadoop(spark, file)
+    stream = filesystem.open(hadoop_path)
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(filesystem.getConf()).getCodec(hadoop_path)
+    if codec is not None:
+        stream = codec.createInputStream(stream)
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    try:
+        return reader.readLine()
+    finally:
+        reader.close()
+
+
+def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat) -> DataFrame:
+    """Order lines from CSV or Parquet, typed, each with `source_file` and quarantine columns.
+
+    Persist the result before counting quarantined lines: Spark refuses (or, pruned, miscounts)
+    queries that need only the CSV corrupt-record column of an unparsed file.
+    """
+    files = list_input_files(spark, path)
+    if not files:
+        raise InputError(f"{path}: no files to read")
+    parquet = [f for f in files if f.endswith(PARQUET_ENDINGS)]
+    if parquet and len(parquet) != len(files):
+        other = next(f for f in files if not f.endswith(PARQUET_ENDINGS))
+        raise InputError(f"{path}: mixes Parquet and other files ({other}); give one kind")
+    if parquet:
+        return _read_parquet(spark, files, source_format)
+    schema = source_format.schema
+    for file in files:
+        check_csv_header(read_first_line(spark, file), schema, file, source_format.delimiter)
+    # With column pruning Spark parses only the columns a query needs and then cannot see a
+    # line of the wrong width; every count of ours must see it, so parse whole lines.
+    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
+    source = (
+        spark.read.schema(raw_csv_schema(schema))
+        .options(
+            header=True,
+            sep=source_format.delimiter,
+            enforceSchema=False,  # a second guard: Spark re-checks every file's header
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT_RECORD_COLUMN,
+            escape='"',  # RFC 4180: a quote inside a quoted field is doubled, as exports do
+        )
+        .csv([paths.glob_escaped(file) for file in files])
+    )
+    return _conformed(source, source_format)
+
+
+def _conformed(source: DataFrame, source_format: SourceFormat) -> DataFrame:
+    # _metadata.file_path is URL-encoded (a space is %20); a '+' in it is a plus, not a space.
+    file_path = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
+    source = source.withColumn(SOURCE_FILE_COLUMN, file_path)
+    return conform_to_schema(
+        source, source_format.schema, source_format.required, source_format.date_format, source_format.timestamp_format
+    )
+
+
+def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFormat) -> DataFrame:
+    """Parquet files checked one by one (their own footer, read on the driver: segspark.jvm), read in
+    groups of one schema.
+
+    Spark reads a set of Parquet files with the schema of one of them: a file without a column
+    would read as nulls, and one with another type would fail mid-job. Each file's columns are
+    checked against the format, naming the file; files that share a schema are typed together,
+    and the groups are stacked.
+    """
+    groups: dict[str, list[str]] = {}
+    for file in files:
+        try:
+            file_schema = jvm.parquet_schema(spark, file)
+        except Py4JJavaError as error:
+            cause = error.java_exception.toString().splitlines()[0]
+            raise InputError(f"{file}: not a readable Parquet file ({cause})") from None
+        check_source_columns(file_schema, source_format.schema, file)
+        groups.setdefault(file_schema.json(), []).append(file)
+    frames = [
+        _conformed(spark.read.parquet(*[paths.glob_escaped(file) for file in group]), source_format)
+        for group in groups.values()
+    ]
+    return functools.reduce(DataFrame.unionByName, frames)

@@ -1,0 +1,100 @@
+"""The edge's writes: order lines, JSON files, the model's metadata, PNG charts; and reading a model back.
+
+Every write goes through `segspark.edge.paths` (one idea of a path, qualified by Hadoop), so a run's
+files land together on whatever filesystem its output folder is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+
+from pyspark.sql import DataFrame, SparkSession
+
+from segspark.edge import paths
+from segspark.edge.paths import is_local, local_path
+from segspark.edge.runs import MODEL_METADATA, resolve_model_dir
+from segspark.errors import UsageError
+
+
+def write_json(spark: SparkSession, path: str, payload: dict) -> None:
+    paths.write_text(spark, path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def write_order_lines(lines: DataFrame, path: str, file_format: str) -> None:
+    """Write order lines as CSV (with a header, RFC 4180 quoting) or Parquet; never over a path.
+
+    Spark writes into a temporary folder next to `path`, which is renamed into place only when the
+    write job has committed, so an interrupted write leaves no half data set at `path`.
+    """
+    spark = lines.sparkSession
+    if paths.exists(spark, path):
+        raise UsageError(f"{path} exists already; choose another path or remove it")
+    temporary = f"{path.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
+    writer = lines.write.mode("errorifexists")
+    if file_format == "csv":
+        writer.options(header=True, escape='"').csv(temporary)
+    elif file_format == "parquet":
+        writer.parquet(temporary)
+    else:
+        raise UsageError(f"unknown file format {file_format!r}; use csv or parquet")
+    paths.move(spark, temporary, path)
+
+
+def write_model_metadata(spark: SparkSession, path: str, metadata: dict) -> None:
+    """segspark-model.json beside a saved PipelineModel: written last, it marks the folder complete."""
+    write_json(spark, paths.join(path, MODEL_METADATA), metadata)
+
+
+def load_model(spark: SparkSession, path: str):
+    """(PipelineModel, metadata) from a folder `resolve_model_dir` accepts."""
+    from pyspark.ml import PipelineModel
+
+    model_dir = resolve_model_dir(spark, path)
+    return PipelineModel.load(model_dir), read_model_metadata(spark, model_dir)
+
+
+def read_model_metadata(spark: SparkSession, model_dir: str) -> dict:
+    """segspark-model.json of a model folder."""
+    return json.loads(paths.read_text(spark, paths.join(model_dir, MODEL_METADATA)))
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+def find_chromium() -> str | None:
+    """A Chromium for kaleido and the browser test: $BROWSER_PATH, else the first on PATH."""
+    configured = os.environ.get("BROWSER_PATH")
+    if configured and os.path.exists(configured):
+        return configured
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+def write_pngs(figures: dict, folder: str) -> str:
+    """Each figure as <folder>/<chart id>.png with kaleido and one Chromium; returns one line saying what happened.
+
+    Without a Chromium (or off a local filesystem) nothing is written and the line says why:
+    the PNGs are extras, report.html already holds every chart.
+    """
+    if not is_local(folder):
+        return f"segment_customers: --png writes to a local folder only; PNGs skipped for {folder}"
+    browser = find_chromium()
+    if browser is None:
+        return "segment_customers: no Chromium found (Debian: apt-get install chromium); PNGs skipped, report.html has every chart"
+    import kaleido  # imported here: only --png needs it
+    import plotly
+
+    target = local_path(folder)
+    os.makedirs(target, exist_ok=True)
+    os.environ["BROWSER_PATH"] = browser
+    plotly_js = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
+    try:
+        kaleido.write_fig_from_object_sync(
+            [{"fig": figure, "path": os.path.join(target, f"{name}.png")} for name, figure in figures.items()],
+            kopts={"mathjax": False, "plotlyjs": plotly_js},  # all local: no CDN request
+        )
+    except Exception as error:  # noqa: BLE001 - the PNGs are optional; the run goes on
+        return f"segment_customers: PNG export with {browser} failed ({type(error).__name__}: {error}); PNGs skipped"
+    return f"segment_customers: {len(figures)} PNG charts written to {folder} with {browser}"

@@ -1,0 +1,150 @@
+"""The scoring job's phases: each takes what the one before gave.
+
+    options -> start -> ingest -> score -> publish
+
+The same ingest, rules and features as training (segspark.edge.workflow), then each customer placed
+at the nearest saved centre, with its distance and whether it lies beyond the training's 99th
+percentile for that segment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import SparkSession
+
+from segspark.clustering import model, segments
+from segspark.config import Settings
+from segspark.edge import cli, outputs, paths, runs, session, workflow
+from segspark.edge import inputs as segio
+from segspark.errors import UsageError
+from segspark.orders.formats import SourceFormat
+from segspark.report import artifact, summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = cli.ArgumentParser(prog="score_customers.py", description="Score new orders with a saved segspark model.")
+    parser.add_argument("--model", required=True, help="model, run or output folder of a segment run")
+    parser.add_argument("--input", required=True, help="order lines: a file, a folder or a glob")
+    parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
+    cli.add_input_options(parser)
+    return parser.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the scoring was asked for, typed and checked before Spark starts."""
+
+    model: str
+    input: str
+    output: str
+    source_format: SourceFormat
+    max_quarantined_share: float
+    accept_quarantine: bool
+
+
+def options(argv: list[str] | None = None) -> Options:
+    args = parse_args(argv)
+    settings = Settings.load(args.conf_file)
+    segio.check_input_exists(args.input)
+    segio.check_output_location(args.input, args.output)
+    return Options(
+        model=args.model,
+        input=args.input,
+        output=args.output,
+        source_format=workflow.load_source_format(args.source_format or settings.input_format),
+        max_quarantined_share=settings.max_quarantined_share,
+        accept_quarantine=args.accept_quarantine,
+    )
+
+
+@dataclass
+class Run:
+    """A started scoring: its session, qualified paths, the model it scores with, its run folder."""
+
+    spark: SparkSession
+    options: Options
+    input_path: str
+    model_dir: str
+    pipeline: PipelineModel
+    metadata: dict
+    folder: runs.RunFolder
+    started: float
+
+
+def start(options: Options) -> Run:
+    """The session, every path qualified by Hadoop, and the model: found, loaded and checked against
+    this input's definitions before any work."""
+    spark = session.start("segspark-score-customers")
+    started = time.monotonic()
+    input_path, output = paths.qualified(spark, options.input), paths.qualified(spark, options.output)
+    segio.check_output_location(input_path, output)
+    model_dir = runs.resolve_model_dir(spark, paths.qualified(spark, options.model))
+    check_not_training_output(model_dir, output)
+    pipeline, metadata = outputs.load_model(spark, model_dir)
+    artifact.check_compatible(metadata, options.source_format, model_dir)
+    folder = runs.RunFolder.at(output, runs.new_run_id())
+    return Run(spark, options, input_path, model_dir, pipeline, metadata, folder, started)
+
+
+def check_not_training_output(model_dir: str, output: str) -> None:
+    """Refuse to publish scoring runs where the model's own runs are: LATEST would then name a run
+    without a model, and the next `--model` of that folder would find a scoring run."""
+    trained_in = runs.training_output(model_dir)
+    if trained_in and paths.Location.of(trained_in).contains(paths.Location.of(output)):
+        raise UsageError(
+            f"--output {output!r} is where the model's training runs are published ({trained_in}); "
+            "give scoring runs a folder of their own"
+        )
+
+
+def ingest(run: Run) -> tuple[workflow.AccountedCustomers, dict]:
+    """The same ingest, rules and features as training, and the quality gate."""
+    quarantine = run.folder.file("quarantine")
+    accounted = workflow.accounted_customers(run.spark, run.input_path, run.options.source_format, quarantine)
+    quality = workflow.check_quality(
+        accounted, run.options.max_quarantined_share, run.options.accept_quarantine, quarantine
+    )
+    return accounted, quality
+
+
+def score(run: Run, accounted: workflow.AccountedCustomers) -> dict:
+    """Each customer at the nearest saved centre, written as the run's customers; summary.json's `scoring`."""
+    numbering = {int(c): s for c, s in run.metadata["segment_of_cluster"].items()}
+    p99 = {int(s): q[-1] for s, q in run.metadata["distance_quantiles"]["by_segment"].items()}
+    scored = (
+        segments.with_distance(run.pipeline.transform(accounted.customers), model.centres_of(run.pipeline))
+        .transform(lambda frame: segments.with_segments(frame, numbering))
+        .transform(lambda frame: segments.with_out_of_range(frame, p99))
+    )
+    scored.orderBy("customer_id").write.parquet(run.folder.file("customers"))
+    by_segment = segments.sizes_and_out_of_range(
+        run.spark.read.parquet(paths.glob_escaped(run.folder.file("customers")))
+    )
+    sizes = {segment: size for segment, (size, _) in by_segment.items()}
+    return {
+        "model": run.model_dir,
+        "trained_on_run": run.metadata.get("trained_on_run"),
+        "k": run.metadata["k"],
+        "sizes": {str(s): sizes.get(s, 0) for s in sorted(numbering.values())},
+        "out_of_range": sum(beyond for _, beyond in by_segment.values()),
+    }
+
+
+def publish(run: Run, accounted: workflow.AccountedCustomers, quality: dict, scoring: dict) -> dict:
+    """summary.json, then LATEST replaced: the scoring is visible only once complete."""
+    spark = run.spark
+    run_summary = summary.build_summary(
+        run.folder.run_id, run.input_path, run.options.source_format, accounted.counts, spark.sparkContext.master,
+        time.monotonic() - run.started, quality=quality, scoring=scoring,
+    )  # fmt: skip
+    run_summary["run"]["guarantees"] = session.guarantees(spark)
+    outputs.write_json(spark, run.folder.file(runs.SUMMARY), run_summary)
+    runs.publish(spark, run.folder)
+    accounted.release()
+    print(summary.format_summary(run_summary, run.folder.path))
+    print(f"  scored with {scoring['k']} segments; {scoring['out_of_range']:,} customers out of range")
+    return run_summary

@@ -1,0 +1,325 @@
+"""The segment job's phases: each takes what the one before gave, so `jobs/segment_customers.py`
+reads as the run itself.
+
+    options -> start -> ingest -> sweep -> segment -> publish
+
+`options` reads the command line and the settings once, typed and checked, before Spark starts;
+`start` opens the session and finds every path and the previous run; the others are the run's
+phases, each timed (summary.json `run.phases`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from pyspark import StorageLevel
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+
+from segspark import jvm, refresh
+from segspark.clustering import choose_k, model, segments, stability
+from segspark.config import Settings, project_path
+from segspark.edge import cli, outputs, paths, runs, session, workflow
+from segspark.edge import inputs as segio
+from segspark.errors import UsageError
+from segspark.orders import datagen
+from segspark.orders.formats import SourceFormat
+from segspark.parallel import concurrently
+from segspark.report import artifact, naming, profiles, pseudonyms, report, summary
+
+JOB = "segment_customers"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = cli.ArgumentParser(
+        prog="segment_customers.py", description="Segment customers from e-commerce order lines."
+    )
+    parser.add_argument("--input", help="order lines: a file, a folder or a glob (CSV or Parquet)")
+    parser.add_argument("--output", help="folder that receives runs/<run_id>/ and LATEST")
+    cli.add_input_options(parser)
+    parser.add_argument("--k", type=int, help="segment with this k instead of choosing it from the elbow")
+    parser.add_argument("--k-range", help="the sweep's k_min..k_max, e.g. 1..15 (default from conf)")
+    parser.add_argument(
+        "--restarts", type=int, help="k-means++ initialisations per k on the seeding sample (default from conf)"
+    )
+    parser.add_argument("--seed", type=int, help="KMeans seed (default from conf)")
+    parser.add_argument(
+        "--stability", type=int, dest="stability_resamples", help="resamples per k for stability, 0 to skip (conf)"
+    )
+    parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
+    parser.add_argument("--previous", help="compare with this run (an output or run folder); default: --output's")
+    parser.add_argument("--no-previous", action="store_true", help="do not compare with a previous run")
+    return parser.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the run was asked for, from the command line over the settings, typed and checked."""
+
+    input: str | None  # None: the built-in sample
+    output: str
+    previous: str | None
+    no_previous: bool
+    source_format: SourceFormat
+    k_min: int
+    k_max: int
+    given_k: int | None
+    kmeans: model.KMeansSettings
+    refresh: refresh.RefreshSettings
+    report: Mapping[str, Any]
+    max_quarantined_share: float
+    accept_quarantine: bool
+    png: bool
+    pseudonym_key: pseudonyms.PseudonymKey
+    settings: Settings
+
+
+def options(argv: list[str] | None = None) -> Options:
+    """The run's options, read once and checked before Spark starts: a mistake here is said at once
+    (exit 64), not after ingest or the sweep."""
+    args = parse_args(argv)
+    settings = Settings.load(args.conf_file)
+    k_min, k_max = _k_range(args, settings)
+    output = args.output or paths.local_uri(project_path(settings.output_dir))
+    if args.input:
+        segio.check_input_exists(args.input)
+        segio.check_output_location(args.input, output)
+    return Options(
+        input=args.input,
+        output=output,
+        previous=args.previous,
+        no_previous=args.no_previous,
+        source_format=workflow.load_source_format(args.source_format or settings.input_format),
+        k_min=k_min,
+        k_max=k_max,
+        given_k=args.k,
+        kmeans=model.KMeansSettings.from_settings(
+            settings.model, restarts=args.restarts, seed=args.seed, stability_resamples=args.stability_resamples
+        ),
+        refresh=refresh.RefreshSettings.from_settings(settings.refresh),
+        report=settings.report,
+        max_quarantined_share=settings.max_quarantined_share,
+        accept_quarantine=args.accept_quarantine,
+        png=args.png,
+        pseudonym_key=pseudonyms.load_key(),
+        settings=settings,
+    )
+
+
+def _k_range(args: argparse.Namespace, settings: Settings) -> tuple[int, int]:
+    if args.k_range:
+        try:
+            k_min, k_max = (int(part) for part in args.k_range.split(".."))
+        except ValueError:
+            raise UsageError(f"--k-range {args.k_range!r}: write it as K_MIN..K_MAX, e.g. 1..15") from None
+    else:
+        k_min, k_max = settings.model["k_min"], settings.model["k_max"]
+    if not 1 <= k_min <= k_max or k_max < 2:
+        raise UsageError(f"k range {k_min}..{k_max}: need 1 <= k_min <= k_max and k_max >= 2 (k = 1 is one segment)")
+    if args.k is not None and args.k < 2:
+        raise UsageError(f"--k {args.k}: segmenting needs k >= 2")
+    if args.restarts is not None and args.restarts < 1:
+        raise UsageError(f"--restarts {args.restarts}: need at least 1")
+    if args.stability_resamples is not None and args.stability_resamples < 0:
+        raise UsageError(f"--stability {args.stability_resamples}: need 0 (skip) or more")
+    return k_min, k_max
+
+
+@dataclass
+class Run:
+    """A started run: its session, its qualified paths, its folder, the previous run (or why none)."""
+
+    spark: SparkSession
+    options: Options
+    input_path: str
+    folder: runs.RunFolder
+    previous: refresh.PreviousRun | str
+    phases: summary.Phases
+
+
+def start(options: Options) -> Run:
+    """The session, every path as the session's Hadoop qualifies it (a bare path is on the default
+    filesystem: the whole run, its pointer and its report land in one place, read back the same
+    way), this run's folder and the run it compares with."""
+    spark = session.start("segspark-segment-customers")
+    phases = summary.Phases(JOB, lambda: jvm.jobs_started(spark.sparkContext))
+    input_path = paths.qualified(spark, options.input) if options.input else ensure_sample(spark, options.settings)
+    output = paths.qualified(spark, options.output)
+    segio.check_output_location(input_path, output)
+    previous = (
+        "--no-previous was given"
+        if options.no_previous
+        else workflow.previous_run(
+            spark, paths.qualified(spark, options.previous or output), options.source_format, bool(options.previous)
+        )
+    )
+    return Run(spark, options, input_path, runs.RunFolder.at(output, runs.new_run_id()), previous, phases)
+
+
+def ensure_sample(spark: SparkSession, settings: Settings) -> str:
+    """The built-in sample: the generator at its configured size, made once and kept under data/
+    (on the driver's disk, whatever the default filesystem)."""
+    path = paths.local_uri(project_path(settings.sample.path))
+    if not paths.exists(spark, path):
+        lines = datagen.generate_order_lines(spark, lines=settings.sample.lines, seed=settings.sample.seed)
+        outputs.write_order_lines(datagen.as_export_text(lines), path, "csv")
+        print(f"{JOB}: made the built-in sample at {path}")
+    return path
+
+
+@dataclass
+class Ingested:
+    """Every line accounted for, the customers' features, and the quality gate's verdict."""
+
+    accounted: workflow.AccountedCustomers
+    quality: dict
+
+
+def ingest(run: Run) -> Ingested:
+    """Extract and transform: every line accounted for, the features per customer, the quality gate."""
+    quarantine = run.folder.file("quarantine")
+    accounted = workflow.accounted_customers(run.spark, run.input_path, run.options.source_format, quarantine)
+    quality = workflow.check_quality(
+        accounted, run.options.max_quarantined_share, run.options.accept_quarantine, quarantine
+    )
+    run.phases.end("ingest and features")
+    return Ingested(accounted, quality)
+
+
+@dataclass
+class Swept:
+    """The elbow (every k measured on all customers, with its stability) and the k chosen from it."""
+
+    training: model.TrainingSet
+    elbow: model.Sweep
+    stabilities: dict[int, stability.Stability]
+    choice: choose_k.KChoice
+
+
+def sweep(run: Run, ingested: Ingested) -> Swept:
+    """The elbow: seeds from a bounded sample, MLlib's Lloyd on the training points, each k measured on
+    all customers; stability refits on halves of the seeding sample beside it (they need no k's
+    model, and the sweep's time is mostly Spark's); then the choice of k."""
+    options, customers = run.options, ingested.accounted.customers
+    count = ingested.accounted.counts.customers
+    training = model.training_set(customers, count, options.kmeans)
+    ks = sweep_range(options.k_min, options.k_max, options.given_k, count, training.distinct_points())
+    trained_on = "each customer" if training.every_customer else f"a uniform sample of {training.points:,}"
+    print(f"{JOB}: {count:,} customers, trained on {trained_on}; elbow over k = {ks[0]}..{ks[-1]}")
+    kmeans = options.kmeans
+    elbow, refitted = concurrently(
+        lambda: model.sweep(run.spark.sparkContext, customers, training, ks, kmeans, given_k=options.given_k),
+        lambda: stability.refits(
+            training.sample, model.ks_to_fit(ks, options.given_k), kmeans.stability_resamples,
+            kmeans.restarts, kmeans.seed,
+        ),
+    )  # fmt: skip
+    run.phases.end("elbow sweep")
+    stabilities = stability.scored(training.sample, {k: fit.centres for k, fit in elbow.fits.items()}, refitted)
+    elbow = elbow.with_stability({k: s.as_dict() for k, s in stabilities.items()})
+    choice = choose_k.choose_k(
+        [p.k for p in elbow.points], [p.cost for p in elbow.points], [p.silhouette for p in elbow.points],
+        options.given_k, {k: s.ari_mean for k, s in stabilities.items()} or None,
+    )  # fmt: skip
+    print(f"{JOB}: k = {choice.k} ({choice.rule}): {choice.explanation}")
+    run.phases.end("stability")
+    return Swept(training, elbow, stabilities, choice)
+
+
+def sweep_range(
+    k_min: int, k_max: int, given_k: int | None, customers: int, distinct_customers: int | None
+) -> list[int]:
+    """The ks to sweep: k_min..k_max, at most the number of (distinct) customers."""
+    ks = choose_k.sweep_ks(k_min, k_max, customers, given_k, distinct_customers)
+    if ks[-1] < k_max:
+        limit = distinct_customers if distinct_customers is not None and distinct_customers < customers else None
+        why = f"only {limit} customers differ in their features" if limit else f"there are only {customers} customers"
+        print(f"{JOB}: k range cut to {ks[0]}..{ks[-1]}: {why}")
+    return ks
+
+
+@dataclass
+class Segmented:
+    """The chosen k's model, every customer's segment, the segments' profiles and names, and what
+    the refresh found."""
+
+    pipeline: PipelineModel
+    customers: DataFrame  # persisted: released by publish
+    numbering: dict[int, int]
+    profiles: profiles.Profiles
+    names: list[naming.SegmentName]
+    model_summary: dict
+    refresh: dict
+
+
+def segment(run: Run, ingested: Ingested, swept: Swept) -> Segmented:
+    """The chosen k's model saved, each customer's segment and distance, one profile aggregation;
+    segment ids by mean spending, or, on a refresh, the previous run's ids for the segments matched."""
+    spark, options = run.spark, run.options
+    pipeline = model.pipeline_model(spark.sparkContext, swept.elbow.fits[swept.choice.k].centres)
+    cluster_centres = model.centres_of(pipeline)
+    measured = (
+        segments.with_distance(pipeline.transform(ingested.accounted.customers), cluster_centres)
+        .drop(model.FEATURES_VECTOR)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    cluster_profiles, _ = concurrently(
+        lambda: profiles.profile(measured, model.CLUSTER), lambda: pipeline.write().save(run.folder.model_dir)
+    )
+    numbering = segments.segment_numbering(cluster_profiles.mean_spending, cluster_centres)
+    refreshed = None
+    if isinstance(run.previous, refresh.PreviousRun):  # a refresh: matched segments keep their ids
+        refreshed = refresh.compare(
+            run.previous, measured, model.CLUSTER, cluster_centres, numbering,
+            ingested.accounted.counts.customers, options.refresh,
+        )  # fmt: skip
+        numbering = refreshed.numbering
+    segment_profiles = cluster_profiles.renumbered(numbering)
+    segmented = segments.with_segments(measured, numbering)
+    segmented.orderBy("customer_id").write.parquet(run.folder.file("customers"))
+    names = naming.segment_names(segment_profiles.feature_quantiles)  # from the data, also on a refresh
+    segment_centres = {numbering[c]: centre for c, centre in enumerate(cluster_centres)}
+    fitted = summary.model_summary(
+        swept.choice, options.kmeans, swept.training, segment_profiles, segment_centres, names,
+        stability.by_segment(swept.stabilities.get(swept.choice.k), numbering),
+    )  # fmt: skip
+    if refreshed:
+        block = {**refreshed.block, "renamed": refresh.renamed(refreshed.block, {n.segment: n.name for n in names})}
+        refresh_block = refresh.with_drift(block, run.previous, segmented, segment_profiles.overall_medians())
+    else:
+        refresh_block = refresh.not_compared(run.previous)
+    metadata = artifact.model_metadata(run.folder.run_id, fitted, numbering, segment_profiles, options.source_format)
+    outputs.write_model_metadata(spark, run.folder.model_dir, metadata)
+    run.phases.end("segments and model")
+    return Segmented(pipeline, segmented, numbering, segment_profiles, names, fitted, refresh_block)
+
+
+def publish(run: Run, ingested: Ingested, swept: Swept, segmented: Segmented) -> dict:
+    """The report and summary.json, from what the run holds; replacing LATEST is the last step."""
+    spark, options, folder = run.spark, run.options, run.folder
+    accounted = ingested.accounted
+    run_summary = summary.build_summary(
+        folder.run_id, run.input_path, options.source_format, accounted.counts, spark.sparkContext.master,
+        quality=ingested.quality, elbow=[point.as_dict() for point in swept.elbow.points],
+        model=segmented.model_summary, refresh=segmented.refresh,
+    )  # fmt: skip
+    key_source = options.pseudonym_key.source
+    page, figures = report.build(
+        segmented.customers, accounted.usable_lines, summary.with_timing(run_summary, run.phases, pseudonym_key=key_source),
+        segmented.profiles, segmented.names, options.report, options.kmeans.seed, options.pseudonym_key,
+    )  # fmt: skip
+    paths.write_text(spark, folder.file("report.html"), page)
+    if options.png:
+        print(outputs.write_pngs(figures, folder.file("charts")))
+    run.phases.end("report")
+    run_summary = summary.with_timing(
+        run_summary, run.phases, pseudonym_key=key_source, guarantees=session.guarantees(spark)
+    )
+    outputs.write_json(spark, folder.file(runs.SUMMARY), run_summary)
+    runs.publish(spark, folder)
+    segmented.customers.unpersist()
+    accounted.release()
+    print(summary.format_summary(run_summary, folder.path))
+    return run_summary

@@ -1,0 +1,179 @@
+"""The steps both jobs share, from an input path to customers with every line accounted for.
+
+Edge code (it reads a path and writes the quarantine), kept here so that scoring new orders runs
+exactly the same ingest, rules and features as training did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from segspark import refresh
+from segspark.edge import inputs as segio
+from segspark.edge import outputs, paths, runs
+from segspark.errors import InputError, QualityError
+from segspark.orders import accounting, features, formats
+from segspark.orders.accounting import LineCounts
+from segspark.orders.formats import SourceFormat
+from segspark.orders.ingest import QUARANTINE_COLUMNS, require_lines
+from segspark.parallel import concurrently
+from segspark.report import artifact, summary
+
+
+@dataclass
+class AccountedCustomers:
+    """Customers with their features (persisted), the lines they came from, and where every line went."""
+
+    customers: DataFrame
+    counts: LineCounts
+    usable_lines: DataFrame
+    quarantined_lines: DataFrame
+    _persisted: tuple[DataFrame, ...]
+
+    def release(self) -> None:
+        for frame in self._persisted:
+            frame.unpersist()
+
+
+def load_source_format(name_or_path: str) -> SourceFormat:
+    """A built-in format (conf/formats/<name>.toml) or a user's format file."""
+    return formats.load_format(name_or_path)
+
+
+def accounted_customers(
+    spark: SparkSession, input_path: str, source_format: SourceFormat, quarantine_path: str
+) -> AccountedCustomers:
+    """Read, quarantine and exclude lines, compute the features; counts reconcile or this raises."""
+    # Canonical lines, each marked with the first quarantine or exclusion rule that applies.
+    marked = formats.to_canonical(segio.read_order_lines(spark, input_path, source_format), source_format).transform(
+        lambda frame: features.mark_line_exclusions(frame, source_format.return_rate)
+    )
+    # Persisted once, narrow (the columns the counts, the features and the report read): the counts,
+    # the features and the top products all read it. A quarantined line's details (its file, reason
+    # and text) keep every field of every line alive through the plan, which at 10M lines cost more
+    # than the typing; they are computed, from the input again, only when some line was quarantined.
+    lines = marked.select(*LINE_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
+    line_outcomes = accounting.line_outcomes(lines)
+    require_lines(sum(line_outcomes.values()), input_path)
+
+    is_quarantined = F.col("quarantine_rule").isNotNull()
+    is_usable = ~is_quarantined & F.col("exclusion_rule").isNull()
+    quarantined_lines = marked.where(is_quarantined).select(*QUARANTINE_COLUMNS)
+    if not any(outcome.startswith(accounting.QUARANTINE_PREFIX) for outcome in line_outcomes):
+        quarantined_lines = spark.createDataFrame([], quarantined_lines.schema)  # none: no second read
+
+    # One shuffle by customer: the order and product-type aggregations and their join then run
+    # within those partitions. Persisted with each customer's rule: the counts and every later
+    # pass read it; the kept customers are a filter over it, not a second copy. The quarantine
+    # is written meanwhile.
+    all_customers = (
+        features.customer_features(lines.where(is_usable).repartition("customer_id"), source_format.return_rate)
+        .transform(features.mark_customer_exclusions)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    _, customer_outcomes = concurrently(
+        lambda: quarantined_lines.write.json(quarantine_path),
+        lambda: accounting.customer_outcomes(all_customers),
+    )
+    counts = accounting.reconcile(line_outcomes, customer_outcomes, features.line_rule_names(source_format.rule_names))
+    customers = all_customers.where(F.col("exclusion_rule").isNull()).transform(features.with_log_features)
+    return AccountedCustomers(customers, counts, lines.where(is_usable), quarantined_lines, (all_customers, lines))
+
+
+#: What later steps read of each line: the canonical values (the features' inputs), and the rules
+#: that place the line.
+LINE_COLUMNS = (*formats.CANONICAL_TYPES, "quarantine_rule", "exclusion_rule")
+
+
+def check_quality(accounted: AccountedCustomers, max_share: float, accepted: bool, quarantine_path: str) -> dict:
+    """The data-quality gate: summary.json's `quality`, or a QualityError when more than `max_share`
+    of the input lines were quarantined and the run was not told to accept it.
+
+    A common export quirk can quarantine half the lines and silently cost a sixth of the
+    customers; such a run stops before publishing and says which rule, how often, and an example.
+    """
+    counts = accounted.counts
+    share = counts.lines_quarantined / counts.lines_in if counts.lines_in else 0.0
+    quality = {"max_quarantined_share": max_share, "quarantined_share": round(share, 6), "accepted": False}
+    if share <= max_share:
+        return quality
+    if accepted:
+        return {**quality, "accepted": True}
+    rule, lines = max(counts.quarantined_by_rule.items(), key=lambda item: (item[1], item[0]))
+    example = (
+        accounted.quarantined_lines.where(F.col("quarantine_rule") == rule)
+        .select("source_file", "quarantine_reason", "raw_line")
+        .first()
+    )
+    raise QualityError(
+        f"{share:.1%} of the {counts.lines_in:,} input lines were quarantined, more than the {max_share:.0%} "
+        f"allowed ([quality] max_quarantined_share): most under {rule} ({lines:,} line{'s' * (lines != 1)}), e.g. "
+        f"{example['source_file'].rsplit('/', 1)[-1]}: {example['quarantine_reason']} "
+        f"(line: {example['raw_line'][:120]!r}). Nothing was published; the quarantined lines are in "
+        f"{quarantine_path}. Fix the export or its format file, or pass --accept-quarantine to publish anyway."
+    )
+
+
+def previous_run(
+    spark: SparkSession, path: str, source_format: SourceFormat, explicit: bool
+) -> refresh.PreviousRun | str:
+    """The run a refresh compares with, or why there is none.
+
+    `path` is an output folder (its current run: `runs.current_run`) or a run folder. Only a
+    complete run with a model, made under the same definitions (format, features), is a previous
+    run; otherwise the reason says why not. An explicit --previous that cannot be compared is an
+    input error naming why: the user asked for that comparison. A previous run whose customers/
+    was pruned is compared by its centres alone, and the refresh says so.
+    """
+    run = runs.RunFolder.of(path)
+    if run is None and paths.exists(spark, paths.join(path, runs.SUMMARY)):  # a run folder kept elsewhere
+        run = runs.RunFolder(path.rstrip("/"), path.rstrip("/").rsplit("/", 1)[-1])
+    notes: list[str] = []
+    if run is None:
+        current = runs.current_run(spark, path)
+        run, note = current.run, current.note
+        if note:
+            print(f"segment_customers: {note}")
+            notes.append(note)
+        if run is None:
+            if explicit and note is None:
+                raise InputError(
+                    f"--previous {path}: no run there (give an output folder with LATEST, or a run folder)"
+                )
+            return _not_comparable(note or f"no previous run in {path} (this is its first)", path, explicit)
+    if not run.is_complete(spark):
+        return _not_comparable(
+            f"{run.path} is not a complete run (no summary.json: it was stopped before publishing)", path, explicit
+        )
+    if not run.has_model(spark):
+        return _not_comparable(f"{run.path} has no model (a scoring run?)", path, explicit)
+    reason = artifact.incompatibility(outputs.read_model_metadata(spark, run.model_dir), source_format)
+    if reason is not None:
+        return _not_comparable(f"the previous run {run.run_id} does not compare: {reason}", path, explicit)
+    run_summary = run.summary(spark)
+    customers = None
+    if run.has_customers(spark):
+        customers = spark.read.parquet(paths.glob_escaped(run.file("customers")))
+    else:
+        note = f"the previous run {run.run_id} has no customers/ (pruned?): matched by centres, no migrations or drift"
+        print(f"segment_customers: {note}")
+        notes.append(note)
+    model_summary = run_summary["model"]
+    return refresh.PreviousRun(
+        run_id=run.run_id,
+        customers=customers,
+        centres=summary.log_centres(model_summary),
+        names={int(s): v["name"] for s, v in model_summary["segments"].items()},
+        customer_count=run_summary["counts"]["customers"],
+        notes=tuple(notes),
+    )
+
+
+def _not_comparable(reason: str, path: str, explicit: bool) -> str:
+    if explicit:
+        raise InputError(f"--previous {path}: cannot compare with it: {reason}")
+    return reason

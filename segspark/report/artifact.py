@@ -1,0 +1,108 @@
+"""segspark-model.json: what scoring needs beside the saved PipelineModel, and what it must match.
+
+A model is only meaningful for features computed the way it was trained: the same source format
+mapping (canonical columns, rules, return-rate definition) and the same feature definitions. The
+metadata records both, with its own `format_version` and the segspark that wrote it;
+`check_compatible` refuses to score otherwise and says why, rather than placing customers by
+numbers that mean something else. segspark's version is recorded but not compared: an upgrade that
+keeps the definitions (0.2.0 to 0.2.1) keeps every model and segment id; one that changes what a
+feature means raises FEATURES_VERSION, and one that changes this file's layout MODEL_FORMAT_VERSION.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segspark
+from segspark.clustering.segments import DISTANCE_QUANTILES
+from segspark.errors import UsageError
+from segspark.orders.features import FEATURES_VERSION, RETURN_RATE_DEFINITIONS
+from segspark.orders.formats import SourceFormat
+from segspark.report.profiles import Profiles
+from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
+
+MODEL_FORMAT_VERSION = 2
+
+
+def format_definition(source_format: SourceFormat) -> dict[str, Any]:
+    """The parts of a source format that decide the features: its mapping, rules and return rate."""
+    return {
+        "name": source_format.name,
+        "canonical": dict(source_format.canonical),
+        "rules": [[name, condition] for name, condition in source_format.rules],
+        "return_rate": source_format.return_rate,
+        "return_rate_definition": RETURN_RATE_DEFINITIONS[source_format.return_rate],
+    }
+
+
+def model_metadata(
+    run_id: str,
+    model: dict[str, Any],
+    numbering: dict[int, int],
+    segment_profiles: Profiles,
+    source_format: SourceFormat,
+) -> dict[str, Any]:
+    """segspark-model.json: segments, centres, distances, and the definitions the model was trained under."""
+    return {
+        "format_version": MODEL_FORMAT_VERSION,
+        "segspark_version": segspark.__version__,
+        "features_version": FEATURES_VERSION,
+        "source_format": format_definition(source_format),
+        "k": model["k"],
+        "feature_columns": list(FEATURE_COLUMNS),
+        "log_feature_columns": list(LOG_FEATURE_COLUMNS),
+        "segment_of_cluster": {str(c): s for c, s in sorted(numbering.items())},
+        "centres": model["centres"],
+        "distance_quantiles": {
+            "levels": list(DISTANCE_QUANTILES),
+            "by_segment": {str(s): q for s, q in sorted(segment_profiles.distance_quantiles.items())},
+        },
+        "trained_on_run": run_id,
+    }
+
+
+def incompatibility(metadata: dict[str, Any], source_format: SourceFormat) -> str | None:
+    """Why a model (or a run) trained under `metadata` cannot be set beside features of
+    `source_format` computed by this segspark, or None when it can."""
+    if "source_format" not in metadata:
+        return "it does not record its source format, feature definitions or segspark version (segspark before 0.2)"
+    if not isinstance(metadata.get("format_version"), int) or metadata["format_version"] > MODEL_FORMAT_VERSION:
+        return (
+            f"its metadata is format {metadata.get('format_version')!r}, which this segspark "
+            f"({segspark.__version__}, format {MODEL_FORMAT_VERSION}) cannot read"
+        )
+    if metadata.get("features_version") != FEATURES_VERSION:
+        return (
+            f"its feature definitions are version {metadata.get('features_version')}, this segspark computes "
+            f"version {FEATURES_VERSION}"
+        )
+    trained, here = metadata["source_format"], format_definition(source_format)
+    for key, what in (("return_rate", "return rates"), ("canonical", "canonical columns"), ("rules", "rules")):
+        if trained.get(key) != here[key]:
+            return (
+                f"it was trained on format {trained.get('name')!r} whose {what} differ from format "
+                f"{here['name']!r} used here ({_difference(trained.get(key), here[key])})"
+            )
+    return None
+
+
+def check_compatible(metadata: dict[str, Any], source_format: SourceFormat, where: str) -> None:
+    """Refuse to score with a model trained under other definitions, saying which and how to fix it."""
+    reason = incompatibility(metadata, source_format)
+    if reason is not None:
+        trained_format = metadata.get("source_format", {}).get("name")
+        fix = (
+            f"score with --format {trained_format} (or its file), or " if "format" in reason and trained_format else ""
+        )
+        raise UsageError(
+            f"{where}: the model cannot score this input: {reason}; {fix}train a model on this kind of input "
+            "with this segspark (jobs/segment_customers.py)"
+        )
+
+
+def _difference(trained: Any, here: Any) -> str:
+    if isinstance(trained, dict) and isinstance(here, dict):
+        for name in sorted(set(trained) | set(here)):
+            if trained.get(name) != here.get(name):
+                return f"{name}: {trained.get(name)!r} in the model, {here.get(name)!r} here"
+    return f"{trained!r} in the model, {here!r} here"

@@ -1,0 +1,168 @@
+"""The run's summary.json and the few lines printed at the end of a run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import pyspark
+
+import segspark
+from segspark.clustering.choose_k import KChoice
+from segspark.clustering.model import KMeansSettings, TrainingSet, expm1_centre
+from segspark.orders.accounting import LineCounts
+from segspark.orders.features import RETURN_RATE_DEFINITIONS
+from segspark.orders.formats import SourceFormat
+from segspark.report.naming import SegmentName
+from segspark.report.profiles import Profiles
+from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
+
+SUMMARY_FORMAT_VERSION = 1
+
+
+class Phases:
+    """Wall seconds and Spark jobs per phase of a run, printed as each ends and kept for summary.json.
+
+    On small data a Spark job costs tens of milliseconds whatever it does, so the job count is the
+    other half of a phase's cost; `jobs_started` reads the session's job counter (segspark.jvm).
+    """
+
+    def __init__(self, job: str, jobs_started: Callable[[], int] = lambda: 0) -> None:
+        self.job = job
+        self.jobs_started = jobs_started
+        self.started = self.last = time.monotonic()
+        self.last_jobs = jobs_started()
+        self.seconds: dict[str, float] = {}
+        self.spark_jobs: dict[str, int] = {}
+
+    def end(self, phase: str) -> None:
+        now, jobs = time.monotonic(), self.jobs_started()
+        self.seconds[phase] = round(now - self.last, 1)
+        self.spark_jobs[phase] = jobs - self.last_jobs
+        self.last, self.last_jobs = now, jobs
+        print(f"{self.job}: {phase} took {self.seconds[phase]:.1f} s, {self.spark_jobs[phase]} Spark jobs", flush=True)
+
+    def total(self) -> float:
+        return round(time.monotonic() - self.started, 1)
+
+
+def build_summary(
+    run_id: str,
+    input_path: str,
+    source_format: SourceFormat,
+    counts: LineCounts,
+    spark_master: str,
+    seconds: float | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """The summary.json payload: what was read, where every line went, and how the run went.
+
+    `sections` (e.g. `elbow`, `model`, `scoring`) are added after `counts`, in the order given.
+    """
+    return {
+        "format_version": SUMMARY_FORMAT_VERSION,
+        "run_id": run_id,
+        "input": input_path,
+        "source_format": source_format.name,
+        "definitions": {
+            "source": source_format.description,
+            "return_rate": source_format.return_rate,
+            "return_rate_definition": RETURN_RATE_DEFINITIONS[source_format.return_rate],
+            "format_rules": {name: condition for name, condition in source_format.rules},
+        },
+        "counts": counts.as_dict(),
+        **sections,
+        "run": {
+            "spark_master": spark_master,
+            "segspark_version": segspark.__version__,
+            "spark_version": pyspark.__version__,
+            "seconds": None if seconds is None else round(seconds, 1),
+        },
+    }
+
+
+def with_timing(summary: dict[str, Any], phases: Phases, **run: Any) -> dict[str, Any]:
+    """The summary with the run's seconds, phases and Spark jobs so far (and any other `run` entries)."""
+    timed = dict(summary)
+    timed["run"] = {
+        **summary["run"],
+        **run,
+        "seconds": phases.total(),
+        "phases": dict(phases.seconds),
+        "spark_jobs": dict(phases.spark_jobs),
+    }
+    return timed
+
+
+def model_summary(
+    choice: KChoice,
+    settings: KMeansSettings,
+    training: TrainingSet,
+    segment_profiles: Profiles,
+    segment_centres: Mapping[int, Sequence[float]],
+    names: Sequence[SegmentName],
+    segment_stability: Sequence[dict] = (),
+) -> dict[str, Any]:
+    """summary.json's `model`: the k and why, how it was trained, and each segment's size, centre and name.
+
+    `segment_centres` maps segment id -> centre: ids run 0..k-1 by spending, except after a refresh
+    (segments keep the ids they had).
+    """
+    return {
+        **choice.as_dict(),
+        "seed": settings.seed,
+        "restarts": settings.restarts,
+        "partitions": training.partitions,
+        "training_points": training.points,
+        "training": "every customer" if training.every_customer else "a uniform sample of the customers",
+        "seeding_points": len(training.sample),
+        "silhouettes_on": "every customer" if training.every_customer else "the uniform training sample",
+        "grid_step": 0.0,  # format_version 1 readers: training no longer uses a grid
+        "sizes": {str(s): segment_profiles.sizes.get(s, 0) for s in sorted(segment_centres)},
+        "centres": [
+            {
+                "segment": s,
+                "log": dict(zip(LOG_FEATURE_COLUMNS, centre)),
+                "original": dict(zip(FEATURE_COLUMNS, expm1_centre(centre))),
+            }
+            for s, centre in sorted(segment_centres.items())
+        ],
+        "segments": {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names},
+        "segment_stability": list(segment_stability),
+    }
+
+
+def log_centres(model: Mapping[str, Any]) -> dict[int, list[float]]:
+    """segment id -> centre in log-feature space, read back from a summary's `model` (this run's or a previous run's)."""
+    return {int(c["segment"]): [float(c["log"][name]) for name in LOG_FEATURE_COLUMNS] for c in model["centres"]}
+
+
+def count_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
+    """Where every line went, as (label, number): the run's printout and the report list the same."""
+    rows = [("lines in", counts["lines_in"]), ("used for features", counts["lines_used"])]
+    rows += [(f"excluded: {rule}", lines) for rule, lines in counts["lines_excluded"].items()]
+    rows += [("quarantined (see quarantine/)", counts["lines_quarantined"])]
+    rows += [(f"quarantined: {rule}", lines) for rule, lines in counts["lines_quarantined_by_rule"].items()]
+    rows += [("customers segmented", counts["customers"])]
+    return rows
+
+
+def format_summary(summary: dict[str, Any], run_dir: str) -> str:
+    """A short human reading of the summary for the end of a run."""
+    counts = summary["counts"]
+    width = len(f"{counts['lines_in']:,}")
+    rows = [f"  {label:<52}{number:>{width},}" for label, number in count_rows(counts)]
+    if "model" in summary:
+        chosen = summary["model"]
+        rows.append(f"k = {chosen['k']} ({chosen['rule']}): {chosen['explanation']}")
+        centres = {str(c["segment"]): c["original"] for c in chosen["centres"]}
+        for segment, size in chosen["sizes"].items():
+            centre = centres[segment]
+            rows.append(
+                f"  segment {segment}: {size:>{width},} customers  "
+                + "  ".join(f"{name} {value:,.2f}" for name, value in centre.items())
+            )
+    rows.append(f"return rate: {summary['definitions']['return_rate_definition']}")
+    return "\n".join(
+        [f"segspark run {summary['run_id']} ({summary['run']['seconds']} s)"] + rows + [f"published: {run_dir}"]
+    )
