@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.segspark-installed
 
-.PHONY: run test lint format venv java browser clean
+.PHONY: run test lint format dist venv java browser clean
 
 run: java $(STAMP)
 	./spark-submit.sh jobs/segment_customers.py $(ARGS)
@@ -25,6 +25,14 @@ format: $(STAMP)
 
 venv: $(STAMP)
 
+# What a cluster is handed: the wheel (code, default settings, source formats and Spark defaults as
+# package data; console scripts segspark-segment, -score, -generate) and each job's spark-submit entry file.
+dist: $(STAMP)
+	rm -rf dist build/lib build/bdist.*
+	$(VENV)/bin/python -m pip wheel --quiet --no-deps -w dist .
+	cp jobs/segment_customers.py jobs/score_customers.py jobs/generate_orders.py dist/
+	@ls dist
+
 java:
 	@scripts/ensure-java.sh
 
@@ -39,4 +47,4 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -6,22 +6,17 @@
 newest complete run with a model where the current one has none). Scoring runs go to an output
 folder of their own. Each customer gets the segment of the nearest saved centre,
 distance_to_centre, and out_of_range: true when farther from that centre than the training's
-99th-percentile distance for the segment. The phases are segspark.edge.score's.
+99th-percentile distance for the segment. `main` is segspark.edge.score's, one line per phase:
+
+    options -> start -> ingest -> score -> publish
+
+This file is the job's spark-submit entry (also shipped in dist/ beside the wheel).
 """
 
 from __future__ import annotations
 
-from segspark.edge import cli, score
-
-
-def main(argv: list[str] | None = None) -> int:
-    options = score.options(argv)  # read once, typed and checked before Spark starts
-    run = score.start(options)  # the session, every path qualified, the model found and checked
-    accounted, quality = score.ingest(run)  # the same ingest, rules and features as training
-    scoring = score.score(run, accounted)  # each customer at the nearest saved centre
-    score.publish(run, accounted, quality, scoring)  # summary.json, then LATEST
-    return 0
-
+from segspark.edge import cli
+from segspark.edge.score import main
 
 if __name__ == "__main__":
     cli.run(main, "score_customers")

@@ -4,23 +4,17 @@
 
 With no --input it uses the built-in sample (generated on first use); with no --output, out/.
 A run is written to <output>/runs/<run_id>/ and published by replacing <output>/LATEST last.
-The phases are segspark.edge.segment's.
+`main` is segspark.edge.segment's, one line per phase of the run:
+
+    options -> start -> ingest -> sweep -> segment -> publish
+
+This file is the job's spark-submit entry (also shipped in dist/ beside the wheel).
 """
 
 from __future__ import annotations
 
-from segspark.edge import cli, segment
-
-
-def main(argv: list[str] | None = None) -> int:
-    options = segment.options(argv)  # read once, typed and checked before Spark starts
-    run = segment.start(options)  # the session, every path qualified, the previous run
-    ingested = segment.ingest(run)  # every line accounted for, the features, the quality gate
-    swept = segment.sweep(run, ingested)  # the elbow, each k's stability, the chosen k
-    segmented = segment.segment(run, ingested, swept)  # the model, each customer's segment, the refresh
-    segment.publish(run, ingested, swept, segmented)  # report.html, summary.json, then LATEST
-    return 0
-
+from segspark.edge import cli
+from segspark.edge.segment import main
 
 if __name__ == "__main__":
     cli.run(main, "segment_customers")

@@ -1,4 +1,9 @@
-"""Reading conf/segspark.toml: the settings a user changes without touching code."""
+"""Reading conf/segspark.toml: the settings a user changes without touching code.
+
+In a checkout the settings, source formats and Spark defaults are read from the repository's
+`conf/`; an installed segspark (a wheel, also one handed to spark-submit with --py-files) reads the
+copies it carries as package data (`segspark/conf/`, put there when the wheel is built: setup.py).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +23,27 @@ from segspark.errors import UsageError
 #: The repository: conf/, data/ and out/ live here, whatever the working directory. spark-submit.sh
 #: sets SEGSPARK_HOME, because on the driver segspark may be imported from the --py-files zip.
 PROJECT_ROOT = Path(os.environ.get("SEGSPARK_HOME") or Path(__file__).resolve().parents[1])
-DEFAULT_CONF_FILE = PROJECT_ROOT / "conf" / "segspark.toml"
+#: True in a checkout (or with SEGSPARK_HOME): the repository's conf/, data/ and out/ are used.
+IN_CHECKOUT = (PROJECT_ROOT / "conf" / "segspark.toml").is_file()
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def conf_resource(*parts: str):
+    """A file of segspark's configuration: the checkout's conf/, else the installed package's copy
+    (a Path or an importlib.resources Traversable: both open, iterate and join alike)."""
+    if IN_CHECKOUT:
+        return PROJECT_ROOT.joinpath("conf", *parts)
+    from importlib.resources import files
+
+    return files("segspark").joinpath("conf", *parts)
+
+
+DEFAULT_CONF_FILE = conf_resource("segspark.toml")
+
+
+def read_toml(path) -> dict[str, Any]:
     """A TOML file as nested dicts; a missing or malformed file is one clear error naming it."""
     try:
-        with open(path, "rb") as handle:
+        with path.open("rb") if hasattr(path, "open") else open(path, "rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
@@ -91,10 +110,11 @@ def _check_kind(value: Any, default: Any, where: str) -> None:
 
 
 def project_path(relative: str) -> str:
-    """A path from the configuration, relative to the repository unless absolute or a URI."""
+    """A path from the configuration, relative to the repository (in a checkout; to the working
+    folder where segspark is installed) unless absolute or a URI."""
     if "://" in relative or relative.startswith("file:") or Path(relative).is_absolute():
         return relative
-    return str(PROJECT_ROOT / relative)
+    return str((PROJECT_ROOT if IN_CHECKOUT else Path.cwd()) / relative)
 
 
 @dataclass(frozen=True)

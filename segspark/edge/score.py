@@ -1,6 +1,6 @@
 """The scoring job's phases: each takes what the one before gave.
 
-    options -> start -> ingest -> score -> publish
+    options -> start -> ingest -> score -> publish  (`main`)
 
 The same ingest, rules and features as training (segspark.edge.workflow), then each customer placed
 at the nearest saved centre, with its distance and whether it lies beyond the training's 99th
@@ -148,3 +148,13 @@ def publish(run: Run, accounted: workflow.AccountedCustomers, quality: dict, sco
     print(summary.format_summary(run_summary, run.folder.path))
     print(f"  scored with {scoring['k']} segments; {scoring['out_of_range']:,} customers out of range")
     return run_summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The scoring job: `jobs/score_customers.py` under spark-submit, `segspark-score` installed."""
+    options_ = options(argv)  # read once, typed and checked before Spark starts
+    run = start(options_)  # the session, every path qualified, the model found and checked
+    accounted, quality = ingest(run)  # the same ingest, rules and features as training
+    scoring = score(run, accounted)  # each customer at the nearest saved centre
+    publish(run, accounted, quality, scoring)  # summary.json, then LATEST
+    return 0

@@ -1,7 +1,7 @@
 """The segment job's phases: each takes what the one before gave, so `jobs/segment_customers.py`
 reads as the run itself.
 
-    options -> start -> ingest -> sweep -> segment -> publish
+    options -> start -> ingest -> sweep -> segment -> publish  (`main`)
 
 `options` reads the command line and the settings once, typed and checked, before Spark starts;
 `start` opens the session and finds every path and the previous run; the others are the run's
@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from segspark import jvm, refresh
 from segspark.clustering import choose_k, model, segments, stability
-from segspark.config import Settings, project_path
+from segspark.config import IN_CHECKOUT, Settings, project_path
 from segspark.edge import cli, outputs, paths, runs, session, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
@@ -145,8 +145,10 @@ def start(options: Options) -> Run:
     way), this run's folder and the run it compares with."""
     spark = session.start("segspark-segment-customers")
     phases = summary.Phases(JOB, lambda: jvm.jobs_started(spark.sparkContext))
-    input_path = paths.qualified(spark, options.input) if options.input else ensure_sample(spark, options.settings)
     output = paths.qualified(spark, options.output)
+    input_path = (
+        paths.qualified(spark, options.input) if options.input else ensure_sample(spark, options.settings, output)
+    )
     segio.check_output_location(input_path, output)
     previous = (
         "--no-previous was given"
@@ -158,10 +160,14 @@ def start(options: Options) -> Run:
     return Run(spark, options, input_path, runs.RunFolder.at(output, runs.new_run_id()), previous, phases)
 
 
-def ensure_sample(spark: SparkSession, settings: Settings) -> str:
-    """The built-in sample: the generator at its configured size, made once and kept under data/
-    (on the driver's disk, whatever the default filesystem)."""
-    path = paths.local_uri(project_path(settings.sample.path))
+def ensure_sample(spark: SparkSession, settings: Settings, output: str) -> str:
+    """The built-in sample: the generator at its configured size, made once and kept: in a checkout
+    under data/ (on the driver's disk, whatever the default filesystem); where segspark is installed,
+    under the output folder (site-packages is no place to write)."""
+    if IN_CHECKOUT:
+        path = paths.local_uri(project_path(settings.sample.path))
+    else:
+        path = paths.join(output, "built-in-sample")
     if not paths.exists(spark, path):
         lines = datagen.generate_order_lines(spark, lines=settings.sample.lines, seed=settings.sample.seed)
         outputs.write_order_lines(datagen.as_export_text(lines), path, "csv")
@@ -323,3 +329,14 @@ def publish(run: Run, ingested: Ingested, swept: Swept, segmented: Segmented) ->
     accounted.release()
     print(summary.format_summary(run_summary, folder.path))
     return run_summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The segment job: `jobs/segment_customers.py` under spark-submit, `segspark-segment` installed."""
+    options_ = options(argv)  # read once, typed and checked before Spark starts
+    run = start(options_)  # the session, every path qualified, the previous run
+    ingested = ingest(run)  # every line accounted for, the features, the quality gate
+    swept = sweep(run, ingested)  # the elbow, each k's stability, the chosen k
+    segmented = segment(run, ingested, swept)  # the model, each customer's segment, the refresh
+    publish(run, ingested, swept, segmented)  # report.html, summary.json, then LATEST
+    return 0

@@ -11,13 +11,21 @@ be started by plain spark-submit or a scheduler. So the job applies them itself,
   null (quarantined as unmapped_<column>, or a rule that does not hold), not fail the run. segspark's
   own typing uses try_cast and sums whole numbers as decimals, so it does not rest on ANSI errors;
 - defaults (where the user set nothing): the web UI and progress bar off, dates in UTC (reruns
-  anywhere read the same days), and for local masters the driver bound to loopback only.
+  anywhere read the same days), for local masters the driver bound to loopback only, and the
+  tuning of conf/spark-defaults.conf (shuffle partitions, the codegen limit, the memory fraction):
+  the same file spark-submit.sh uses, also where segspark is installed and started by a console
+  script or plain spark-submit. The driver's heap is the one setting code cannot give a JVM that is
+  already running: spark-submit's --driver-memory, or PYSPARK_SUBMIT_ARGS for the console scripts.
 """
 
 from __future__ import annotations
 
+import os
+
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
+
+from segspark.config import conf_resource
 
 REQUIRED = {
     "spark.speculation": ("false", "speculative duplicate tasks would race to write published files"),
@@ -43,6 +51,23 @@ LOCAL_DEFAULTS = {
 RECORDED = (*REQUIRED, "spark.ui.enabled", "spark.driver.bindAddress")
 
 
+#: Settings of spark-defaults.conf a running JVM cannot take, or that only local masters want.
+_NOT_FROM_FILE = ("spark.driver.memory", "spark.driver.host", "spark.driver.bindAddress")
+
+
+def file_defaults(everything: bool = False) -> dict[str, str]:
+    """conf/spark-defaults.conf (the checkout's, or the installed package's copy) as key -> value
+    (without the driver's heap and address unless `everything`)."""
+    pairs = {}
+    for line in conf_resource("spark-defaults.conf").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            if everything or key not in _NOT_FROM_FILE:
+                pairs[key] = value.strip()
+    return pairs
+
+
 def launch_conf() -> SparkConf:
     """The settings the launcher gave (spark-submit's --conf and properties file, or the builder's)."""
     SparkContext._ensure_initialized()  # in spark-submit, its JVM: the settings are its system properties
@@ -52,15 +77,14 @@ def launch_conf() -> SparkConf:
 def settings_for(given: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """(settings to apply, one line per user setting that was overridden) for the launch settings `given`."""
     master = given.get("spark.master", "local[*]")
-    apply: dict[str, str] = {}
+    defaults = {**file_defaults(), **DEFAULTS, **(LOCAL_DEFAULTS if master.startswith("local") else {})}
+    apply = {key: value for key, value in defaults.items() if key not in given}
     lines = []
     for key, (value, why) in REQUIRED.items():
         user = given.get(key)
         if user is not None and user.strip().lower() != value:
             lines.append(f"segspark: {key}={user} overridden with {value}: {why}")
         apply[key] = value
-    defaults = {**DEFAULTS, **(LOCAL_DEFAULTS if master.startswith("local") else {})}
-    apply.update({key: value for key, value in defaults.items() if key not in given})
     if "spark.master" not in given:
         apply["spark.master"] = master
     return apply, lines
@@ -69,14 +93,30 @@ def settings_for(given: dict[str, str]) -> tuple[dict[str, str], list[str]]:
 def start(app_name: str) -> SparkSession:
     """The job's session: the launcher's settings plus segspark's (see the module), lines printed
     for every user setting segspark overrode."""
+    running = SparkContext._active_spark_context is not None  # e.g. the tests' session: keep its settings
     given = dict(launch_conf().getAll())
     apply, lines = settings_for(given)
+    if running:
+        apply = {key: value for key, value in apply.items() if key in REQUIRED}
     for line in lines:
         print(line)
     builder = SparkSession.builder.appName(app_name)
     for key, value in apply.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    _wheels_importable_on_workers(spark)
+    return spark
+
+
+def _wheels_importable_on_workers(spark: SparkSession) -> None:
+    """A wheel given with --py-files (`--py-files segspark-0.2.0-py3-none-any.whl`, as schedulers hand
+    jobs over) reaches every executor, but PySpark puts only .zip, .egg and .jar files on the Python
+    workers' path; a wheel is a zip too, so it is put there as well (SparkContext keeps that list)."""
+    context = spark.sparkContext
+    for path in (context.getConf().get("spark.submit.pyFiles", "") or "").split(","):
+        name = os.path.basename(path)
+        if name.endswith(".whl") and name not in context._python_includes:
+            context._python_includes.append(name)
 
 
 def guarantees(spark: SparkSession) -> dict[str, str | None]:

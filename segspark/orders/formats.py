@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from segspark.config import PROJECT_ROOT, read_toml
+from segspark.config import conf_resource, read_toml
 from segspark.errors import UsageError
 from segspark.expressions import first_of
 from segspark.orders.features import PER_CUSTOMER, PER_ORDER
@@ -42,7 +42,7 @@ CANONICAL_TYPES = {
     "total_sales": T.DoubleType(),
 }
 RETURN_RATES = (PER_ORDER, PER_CUSTOMER)
-BUILT_IN_FORMATS = PROJECT_ROOT / "conf" / "formats"
+BUILT_IN_FORMATS = conf_resource("formats")  # the checkout's conf/formats, or the installed copy
 
 
 @dataclass(frozen=True)
@@ -131,16 +131,18 @@ def parse_format(data: dict, where: str, name: str) -> SourceFormat:
     )
 
 
-def load_format(name_or_path: str, formats_dir: Path = BUILT_IN_FORMATS) -> SourceFormat:
+def load_format(name_or_path: str, formats_dir=BUILT_IN_FORMATS) -> SourceFormat:
     """A built-in format by name (conf/formats/<name>.toml) or a user's format file by path."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = formats_dir / f"{name_or_path}.toml"
-        if not path.exists():
-            known = ", ".join(sorted(p.stem for p in formats_dir.glob("*.toml")))
+        if not path.is_file():
+            known = ", ".join(
+                sorted(p.name[: -len(".toml")] for p in formats_dir.iterdir() if p.name.endswith(".toml"))
+            )
             raise UsageError(f"unknown --format {name_or_path!r}; known: {known}, or a path to a .toml file")
     data = read_toml(path)
-    return parse_format(data, str(path), path.stem)
+    return parse_format(data, str(path), path.name.rsplit(".toml", 1)[0])
 
 
 #: Canonical columns every line needs a value in (customer_id has its own exclusion rule, and a

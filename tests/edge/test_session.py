@@ -1,0 +1,30 @@
+"""The session's settings (segspark/edge/session.py): what the guarantees rest on, in every form."""
+
+from __future__ import annotations
+
+from segspark.edge import session
+
+
+def test_the_guarantees_win_over_a_clusters_conf_and_its_other_settings_are_kept():
+    given = {"spark.master": "yarn", "spark.speculation": "true", "spark.sql.shuffle.partitions": "400"}
+    apply, lines = session.settings_for(given)
+    assert apply["spark.speculation"] == "false" and apply["spark.sql.ansi.enabled"] == "false"
+    assert apply["spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version"] == "1"
+    assert lines == [
+        "segspark: spark.speculation=true overridden with false: "
+        "speculative duplicate tasks would race to write published files"
+    ]
+    assert "spark.sql.shuffle.partitions" not in apply  # the user's 400 stays
+    assert "spark.driver.bindAddress" not in apply and "spark.master" not in apply  # a cluster: no loopback
+    # the tuning of conf/spark-defaults.conf, in every form (console scripts, plain spark-submit)
+    assert apply["spark.sql.codegen.hugeMethodLimit"] == "8000" and apply["spark.memory.fraction"] == "0.4"
+    assert "spark.driver.memory" not in apply  # a running JVM's heap cannot change
+
+
+def test_a_local_run_binds_to_loopback_and_keeps_the_ui_off_unless_asked():
+    apply, lines = session.settings_for({})
+    assert apply["spark.master"] == "local[*]" and lines == []
+    assert apply["spark.driver.bindAddress"] == apply["spark.driver.host"] == "127.0.0.1"
+    assert apply["spark.ui.enabled"] == "false"
+    asked, _ = session.settings_for({"spark.ui.enabled": "true"})
+    assert "spark.ui.enabled" not in asked
