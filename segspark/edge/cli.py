@@ -37,6 +37,10 @@ def _spark_failure_line(error: BaseException) -> str:
         found = re.findall(pattern, text)
         if found:
             return found[-1].strip()
+    # py4j's "An error occurred while calling o70.load." says nothing; the Java exception after it does
+    thrown = re.search(r"An error occurred while calling [\w.$]+\.\s*\n: [\w.$]+: ([^\n]+)", text)
+    if thrown:
+        return thrown.group(1).strip()
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 

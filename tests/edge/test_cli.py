@@ -78,3 +78,11 @@ def test_a_settings_file_of_a_few_keys_keeps_the_other_defaults_and_a_wrong_kind
     with pytest.raises(SystemExit) as exited:
         cli.run(lambda: segment_customers.main(["--conf-file", str(wrong)]), "segment_customers")
     assert exited.value.code == 64
+
+
+def test_a_java_exception_behind_a_py4j_call_gives_its_message_not_the_call():
+    error = RuntimeError(
+        "An error occurred while calling o70.load.\n: java.io.IOException: URISyntax exception: viewfs://cluster/\n"
+        "\tat org.apache.hadoop.fs.viewfs.InodeTree.<init>(InodeTree.java:1)"
+    )
+    assert cli._spark_failure_line(error) == "URISyntax exception: viewfs://cluster/"
