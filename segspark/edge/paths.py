@@ -123,22 +123,11 @@ def qualified(spark: SparkSession, path: str) -> str:
         return path
 
 
-def default_filesystem(spark: SparkSession) -> str:
-    return str(_hadoop_conf(spark).get("fs.defaultFS", "file:///"))
-
-
 def exists(spark: SparkSession, path: str) -> bool:
     if is_local(path):
         return os.path.exists(local_path(path))
     hadoop_path, filesystem = hadoop(spark, path)
     return bool(filesystem.exists(hadoop_path))
-
-
-def is_folder(spark: SparkSession, path: str) -> bool:
-    if is_local(path):
-        return os.path.isdir(local_path(path))
-    hadoop_path, filesystem = hadoop(spark, path)
-    return bool(filesystem.exists(hadoop_path) and filesystem.getFileStatus(hadoop_path).isDirectory())
 
 
 def list_names(spark: SparkSession, folder: str) -> list[str]:

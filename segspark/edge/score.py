@@ -101,14 +101,13 @@ def check_not_training_output(model_dir: str, output: str) -> None:
         )
 
 
-def ingest(run: Run) -> tuple[workflow.AccountedCustomers, dict]:
+def ingest(run: Run) -> workflow.Ingested:
     """The same ingest, rules and features as training, and the quality gate."""
-    quarantine = run.folder.file("quarantine")
-    accounted = workflow.accounted_customers(run.spark, run.input_path, run.options.source_format, quarantine)
-    quality = workflow.check_quality(
-        accounted, run.options.max_quarantined_share, run.options.accept_quarantine, quarantine
-    )
-    return accounted, quality
+    options = run.options
+    return workflow.ingest(
+        run.spark, run.input_path, options.source_format, run.folder,
+        options.max_quarantined_share, options.accept_quarantine,
+    )  # fmt: skip
 
 
 def score(run: Run, accounted: workflow.AccountedCustomers) -> dict:
@@ -134,9 +133,9 @@ def score(run: Run, accounted: workflow.AccountedCustomers) -> dict:
     }
 
 
-def publish(run: Run, accounted: workflow.AccountedCustomers, quality: dict, scoring: dict) -> dict:
+def publish(run: Run, ingested: workflow.Ingested, scoring: dict) -> dict:
     """summary.json, then LATEST replaced: the scoring is visible only once complete."""
-    spark = run.spark
+    spark, accounted, quality = run.spark, ingested.accounted, ingested.quality
     run_summary = summary.build_summary(
         run.folder.run_id, run.input_path, run.options.source_format, accounted.counts, spark.sparkContext.master,
         time.monotonic() - run.started, quality=quality, scoring=scoring,
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     """The scoring job: `jobs/score_customers.py` under spark-submit, `segspark-score` installed."""
     options_ = options(argv)  # read once, typed and checked before Spark starts
     run = start(options_)  # the session, every path qualified, the model found and checked
-    accounted, quality = ingest(run)  # the same ingest, rules and features as training
-    scoring = score(run, accounted)  # each customer at the nearest saved centre
-    publish(run, accounted, quality, scoring)  # summary.json, then LATEST
+    ingested = ingest(run)  # the same ingest, rules and features as training
+    scoring = score(run, ingested.accounted)  # each customer at the nearest saved centre
+    publish(run, ingested, scoring)  # summary.json, then LATEST
     return 0

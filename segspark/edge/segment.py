@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from segspark import jvm, refresh
 from segspark.clustering import choose_k, model, segments, stability
-from segspark.config import IN_CHECKOUT, Settings, project_path
+from segspark.config import IN_CHECKOUT, SampleSettings, Settings, project_path
 from segspark.edge import cli, outputs, paths, runs, session, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
@@ -73,7 +73,7 @@ class Options:
     accept_quarantine: bool
     png: bool
     pseudonym_key: pseudonyms.PseudonymKey
-    settings: Settings
+    sample: SampleSettings
 
 
 def options(argv: list[str] | None = None) -> Options:
@@ -104,7 +104,7 @@ def options(argv: list[str] | None = None) -> Options:
         accept_quarantine=args.accept_quarantine,
         png=args.png,
         pseudonym_key=pseudonyms.load_key(),
-        settings=settings,
+        sample=settings.sample,
     )
 
 
@@ -147,7 +147,7 @@ def start(options: Options) -> Run:
     phases = summary.Phases(JOB, lambda: jvm.jobs_started(spark.sparkContext))
     output = paths.qualified(spark, options.output)
     input_path = (
-        paths.qualified(spark, options.input) if options.input else ensure_sample(spark, options.settings, output)
+        paths.qualified(spark, options.input) if options.input else ensure_sample(spark, options.sample, output)
     )
     segio.check_output_location(input_path, output)
     previous = (
@@ -160,38 +160,30 @@ def start(options: Options) -> Run:
     return Run(spark, options, input_path, runs.RunFolder.at(output, runs.new_run_id()), previous, phases)
 
 
-def ensure_sample(spark: SparkSession, settings: Settings, output: str) -> str:
+def ensure_sample(spark: SparkSession, sample: SampleSettings, output: str) -> str:
     """The built-in sample: the generator at its configured size, made once and kept: in a checkout
     under data/ (on the driver's disk, whatever the default filesystem); where segspark is installed,
     under the output folder (site-packages is no place to write)."""
     if IN_CHECKOUT:
-        path = paths.local_uri(project_path(settings.sample.path))
+        path = paths.local_uri(project_path(sample.path))
     else:
         path = paths.join(output, "built-in-sample")
     if not paths.exists(spark, path):
-        lines = datagen.generate_order_lines(spark, lines=settings.sample.lines, seed=settings.sample.seed)
+        lines = datagen.generate_order_lines(spark, lines=sample.lines, seed=sample.seed)
         outputs.write_order_lines(datagen.as_export_text(lines), path, "csv")
         print(f"{JOB}: made the built-in sample at {path}")
     return path
 
 
-@dataclass
-class Ingested:
-    """Every line accounted for, the customers' features, and the quality gate's verdict."""
-
-    accounted: workflow.AccountedCustomers
-    quality: dict
-
-
-def ingest(run: Run) -> Ingested:
+def ingest(run: Run) -> workflow.Ingested:
     """Extract and transform: every line accounted for, the features per customer, the quality gate."""
-    quarantine = run.folder.file("quarantine")
-    accounted = workflow.accounted_customers(run.spark, run.input_path, run.options.source_format, quarantine)
-    quality = workflow.check_quality(
-        accounted, run.options.max_quarantined_share, run.options.accept_quarantine, quarantine
-    )
+    options = run.options
+    ingested = workflow.ingest(
+        run.spark, run.input_path, options.source_format, run.folder,
+        options.max_quarantined_share, options.accept_quarantine,
+    )  # fmt: skip
     run.phases.end("ingest and features")
-    return Ingested(accounted, quality)
+    return ingested
 
 
 @dataclass
@@ -204,7 +196,7 @@ class Swept:
     choice: choose_k.KChoice
 
 
-def sweep(run: Run, ingested: Ingested) -> Swept:
+def sweep(run: Run, ingested: workflow.Ingested) -> Swept:
     """The elbow: seeds from a bounded sample, MLlib's Lloyd on the training points, each k measured on
     all customers; stability refits on halves of the seeding sample beside it (they need no k's
     model, and the sweep's time is mostly Spark's); then the choice of k."""
@@ -260,7 +252,7 @@ class Segmented:
     refresh: dict
 
 
-def segment(run: Run, ingested: Ingested, swept: Swept) -> Segmented:
+def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
     """The chosen k's model saved, each customer's segment and distance, one profile aggregation;
     segment ids by mean spending, or, on a refresh, the previous run's ids for the segments matched."""
     spark, options = run.spark, run.options
@@ -302,7 +294,7 @@ def segment(run: Run, ingested: Ingested, swept: Swept) -> Segmented:
     return Segmented(pipeline, segmented, numbering, segment_profiles, names, fitted, refresh_block)
 
 
-def publish(run: Run, ingested: Ingested, swept: Swept, segmented: Segmented) -> dict:
+def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segmented) -> dict:
     """The report and summary.json, from what the run holds; replacing LATEST is the last step."""
     spark, options, folder = run.spark, run.options, run.folder
     accounted = ingested.accounted

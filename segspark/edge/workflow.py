@@ -89,6 +89,30 @@ def accounted_customers(
 LINE_COLUMNS = (*formats.CANONICAL_TYPES, "quarantine_rule", "exclusion_rule")
 
 
+@dataclass
+class Ingested:
+    """Every line accounted for, the customers' features, and the quality gate's verdict
+    (summary.json's `quality`)."""
+
+    accounted: AccountedCustomers
+    quality: dict
+
+
+def ingest(
+    spark: SparkSession,
+    input_path: str,
+    source_format: SourceFormat,
+    run_folder: runs.RunFolder,
+    max_share: float,
+    accepted: bool,
+) -> Ingested:
+    """What both jobs do first: every line accounted for into the run's quarantine/, the features,
+    and the quality gate (`check_quality`)."""
+    quarantine = run_folder.file("quarantine")
+    accounted = accounted_customers(spark, input_path, source_format, quarantine)
+    return Ingested(accounted, check_quality(accounted, max_share, accepted, quarantine))
+
+
 def check_quality(accounted: AccountedCustomers, max_share: float, accepted: bool, quarantine_path: str) -> dict:
     """The data-quality gate: summary.json's `quality`, or a QualityError when more than `max_share`
     of the input lines were quarantined and the run was not told to accept it.
