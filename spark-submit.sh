@@ -56,6 +56,57 @@ print(target.resolve())
 PY
 )"
 
+# The JIT, chosen per run before the JVM starts (docs/benchmarks.md): on a local master the driver's
+# JVM does all the work, and on small inputs C2's compiler threads take the cores from it (C1 alone
+# made the built-in sample's run 20% faster) while on large ones C2's code wins (C1 alone made
+# 3M lines 36% slower). So a local run whose --input is local and under SEGSPARK_C1_MAX_MB (default
+# 64), or the built-in sample, runs C1 alone; SEGSPARK_JIT=c1 or c2 decides instead, and a
+# SPARK_SUBMIT_OPTS that already sets the JIT is left as it is.
+jit="${SEGSPARK_JIT:-auto}"
+master="local"
+for ((i = 0; i < ${#submit_options[@]}; i++)); do
+  case "${submit_options[$i]}" in
+    --master) master="${submit_options[$((i + 1))]:-}" ;;
+    --master=*) master="${submit_options[$i]#--master=}" ;;
+  esac
+done
+if [ "$jit" = auto ] && [[ "$master" == local* ]] && [[ "${SPARK_SUBMIT_OPTS:-}" != *TieredStopAtLevel* ]]; then
+  input=""
+  arguments=("$@")
+  for ((i = 0; i < ${#arguments[@]}; i++)); do
+    case "${arguments[$i]}" in
+      --input) input="${arguments[$((i + 1))]:-}" ;;
+      --input=*) input="${arguments[$i]#--input=}" ;;
+    esac
+  done
+  input_mb="$("$venv/bin/python" - "$input" <<'PY'
+import glob, os, sys
+path = sys.argv[1]
+if not path:  # the built-in sample (70,000 lines: 9 MB)
+    print(0)
+    raise SystemExit
+if path.startswith("file:"):
+    path = "/" + path[len("file:"):].lstrip("/")
+elif "://" in path:
+    print(-1)  # another filesystem: its size is not known here
+    raise SystemExit
+files = glob.glob(path) if any(mark in path for mark in "*?[") else [path] if os.path.exists(path) else []
+total = 0
+for file in files:
+    for folder, _, names in os.walk(file) if os.path.isdir(file) else [("", None, [file])]:
+        total += sum(os.path.getsize(os.path.join(folder, name)) for name in names)
+print(total // 2**20 if files else -1)
+PY
+)"
+  if [ "$input_mb" -ge 0 ] && [ "$input_mb" -lt "${SEGSPARK_C1_MAX_MB:-64}" ]; then
+    jit=c1
+    echo "spark-submit.sh: a small local input (${input_mb} MB): the JVM compiles with C1 only (SEGSPARK_JIT=c2 to keep C2)" >&2
+  fi
+fi
+if [ "$jit" = c1 ]; then
+  export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:+$SPARK_SUBMIT_OPTS }-XX:TieredStopAtLevel=1"
+fi
+
 export SEGSPARK_HOME="$here"
 export SPARK_CONF_DIR="${SPARK_CONF_DIR:-$here/conf}"
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"

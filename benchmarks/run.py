@@ -1,11 +1,12 @@
 """segspark end to end against the pandas + scikit-learn reference, in one run, on the same files.
 
-    .venv/bin/python benchmarks/run.py                 # S, M and L (about 30 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py                 # S, 3M, M and L (about 25 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --sizes S       # the small size only (a few minutes)
 
 For each size: order lines made by the project's generator (kept under --data and reused), then
-segspark through ./spark-submit.sh (local[*]) and the reference method (benchmarks/reference_method.py)
-with n_init=10 and n_init=1. Wall time and the peak resident memory of each whole process tree
+segspark through ./spark-submit.sh (local[*]), the reference method (benchmarks/reference_method.py:
+pandas + scikit-learn) and DuckDB + scikit-learn (benchmarks/reference_duckdb.py), each with n_init=1
+(and n_init=10 at S). Wall time and the peak resident memory of each whole process tree
 (JVM, Python driver and workers) are measured here by polling /proc; the per-k cost ratio is
 segspark's elbow cost over the reference's inertia. Results: a table on stdout and a JSON file.
 """
@@ -32,11 +33,14 @@ class Size:
     lines: int
     file_format: str
     submit_options: tuple[str, ...] = ()
-    reference_n_inits: tuple[int, ...] = (10, 1)
+    reference_n_inits: tuple[int, ...] = (1,)
+    duckdb_n_inits: tuple[int, ...] = (1,)
 
 
 SIZES = {
-    "S": Size("S", 70_000, "csv"),
+    "S": Size("S", 70_000, "csv", reference_n_inits=(10, 1), duckdb_n_inits=(10, 1)),
+    "3M": Size("3M", 3_000_000, "csv"),
+    # n_init=10 at M took 207 s (docs/benchmarks.md, an earlier run): left out to keep the run short
     "M": Size("M", 10_000_000, "csv"),
     # the issue's limits for L: 2 GB of driver memory and a 16 MB result limit
     "L": Size(
@@ -44,7 +48,6 @@ SIZES = {
         30_000_000,
         "parquet",
         ("--driver-memory", "2g", "--conf", "spark.driver.maxResultSize=16m"),
-        (1,),
     ),
 }
 
@@ -148,14 +151,18 @@ def run_segspark(size: Size, orders: Path, out: Path, logs: Path, extra: list[st
     return result
 
 
-def run_reference(size: Size, orders: Path, n_init: int, work: Path, logs: Path) -> Measured:
-    result_file = work / f"{size.name}-reference-n{n_init}.json"
+#: The references by the name the tables give them: the module that runs each.
+REFERENCES = {"pandas": "benchmarks.reference_method", "DuckDB": "benchmarks.reference_duckdb"}
+
+
+def run_reference(size: Size, orders: Path, n_init: int, work: Path, logs: Path, method: str = "pandas") -> Measured:
+    result_file = work / f"{size.name}-{method}-n{n_init}.json"
     result = measure(
-        f"pandas + scikit-learn, n_init={n_init}",
+        f"{method} + scikit-learn, n_init={n_init}",
         [
             sys.executable,
             "-m",
-            "benchmarks.reference_method",
+            REFERENCES[method],
             "--input",
             str(orders),
             "--n-init",
@@ -163,12 +170,21 @@ def run_reference(size: Size, orders: Path, n_init: int, work: Path, logs: Path)
             "--result",
             str(result_file),
         ],
-        logs / f"{size.name}-reference-n{n_init}.log",
+        logs / f"{size.name}-{method}-n{n_init}.log",
     )
     if result.returncode == 0:
         details = json.loads(result_file.read_text())
         details["costs"] = {int(k): v for k, v in details["costs"].items()}
         result.details = details
+    return result
+
+
+def run_floor(what: str, logs: Path, *arguments: str) -> Measured:
+    """A yardstick of benchmarks/floor_jobs.py: its wall time, and its own clock in details."""
+    log = logs / f"floor-{what}{'-' + Path(arguments[-1]).name if arguments else ''}.log"
+    result = measure(what, spark_submit("benchmarks/floor_jobs.py", what, *arguments), log)
+    clock = [line.split()[1] for line in log.read_text().splitlines() if line.startswith("seconds: ")]
+    result.details = {"job_seconds": float(clock[0])} if clock else {}
     return result
 
 
@@ -192,6 +208,8 @@ def report(results: list[dict]) -> str:
         ref10 = runs.get("pandas + scikit-learn, n_init=10")
         ref1 = runs.get("pandas + scikit-learn, n_init=1")
         for run in result["runs"]:
+            if run["what"] == "typed-read":
+                continue  # a yardstick, said apart
             ratio10 = f"{run['seconds'] / ref10['seconds']:.2f} x" if ref10 else "-"
             ratio1 = f"{run['seconds'] / ref1['seconds']:.2f} x" if ref1 else "-"
             worst = "-"
@@ -239,7 +257,7 @@ def per_k(results: list[dict]) -> str:
         for name, run in runs.items():
             if name == "segspark" or not ours or not run["details"].get("costs"):
                 continue
-            column = f"{result['size']} / {name.split(', ')[1]}"
+            column = f"{result['size']} / {name.split(' + ')[0]} {name.split(', ')[1]}"
             columns.append(column)
             for k, ratio in cost_ratios(ours, run["details"]["costs"]).items():
                 table.setdefault(int(k), {})[column] = ratio
@@ -253,7 +271,7 @@ def per_k(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="S,M,L", help="comma-separated: S, M, L")
+    parser.add_argument("--sizes", default="S,3M,M,L", help="comma-separated: S, 3M, M, L")
     parser.add_argument("--data", default=str(REPO / "data" / "bench"), help="where the generated orders are kept")
     parser.add_argument("--work", default=str(REPO / "build" / "bench"), help="outputs, logs and results.json")
     parser.add_argument("--segspark-args", default="", help="extra job options for segspark, e.g. '--restarts 3'")
@@ -264,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     for folder in (data, logs):
         folder.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}", flush=True)
+    floor = asdict(run_floor("trivial", logs))
     results = []
     for name in args.sizes.split(","):
         size = SIZES[name.strip()]
@@ -271,10 +290,29 @@ def main(argv: list[str] | None = None) -> int:
         orders = generate(size, data, logs)
         out = work / f"{size.name}-out-{time.strftime('%Y%m%dT%H%M%S')}"
         runs = [run_segspark(size, orders, out, logs, args.segspark_args.split())]
+        if size.file_format == "csv" and size.lines >= 1_000_000:
+            runs.append(run_floor("typed-read", logs, "--input", str(orders)))
         if not args.no_reference:
             runs += [run_reference(size, orders, n_init, work, logs) for n_init in size.reference_n_inits]
+            runs += [run_reference(size, orders, n_init, work, logs, "DuckDB") for n_init in size.duckdb_n_inits]
         results.append({"size": size.name, "lines": size.lines, "runs": [asdict(run) for run in runs]})
-        (work / "results.json").write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
+        (work / "results.json").write_text(
+            json.dumps({"machine": machine(), "trivial_job": floor, "results": results}, indent=1)
+        )
+    print(f"\ntrivial job (spark.range(10).count()): {floor['seconds']:.1f} s wall")
+    for result in results:
+        runs = {run["what"]: run for run in result["runs"]}
+        ours, ref10 = runs.get("segspark"), runs.get("pandas + scikit-learn, n_init=10")
+        if ours and ref10:
+            beyond = (ours["seconds"] - floor["seconds"]) / ref10["seconds"]
+            print(f"{result['size']}: (segspark wall - trivial job) / pandas n_init=10 = {beyond:.2f} x")
+        read = runs.get("typed-read")
+        if ours and read and ours["details"].get("phases") and read["details"].get("job_seconds"):
+            ingest = ours["details"]["phases"].get("ingest and features", 0.0)
+            print(
+                f"{result['size']}: ingest and features {ingest:.1f} s = "
+                f"{ingest / read['details']['job_seconds']:.2f} x the plain typed read ({read['details']['job_seconds']:.1f} s)"
+            )
     print()
     print(report(results))
     print()

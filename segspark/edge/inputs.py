@@ -19,14 +19,14 @@ from segspark import jvm
 from segspark.edge import paths
 from segspark.edge.paths import Location, local_path
 from segspark.errors import InputError, UsageError
-from segspark.orders.formats import SourceFormat
+from segspark.orders.formats import SourceFormat, used_columns
 from segspark.orders.ingest import (
     CORRUPT_RECORD_COLUMN,
     SOURCE_FILE_COLUMN,
     check_csv_header,
     check_source_columns,
     conform_to_schema,
-    raw_csv_schema,
+    typed_csv_schema,
 )
 
 #: Files with these endings are read as Parquet; anything else as CSV (gzip and other Hadoop
@@ -119,8 +119,10 @@ def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat
     # With column pruning Spark parses only the columns a query needs and then cannot see a
     # line of the wrong width; every count of ours must see it, so parse whole lines.
     spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
+    # Spark's reader types every line it can; a line it marks corrupt is typed again from its text,
+    # value by value, in conform_to_schema (with the same delimiter and quoting).
     source = (
-        spark.read.schema(raw_csv_schema(schema))
+        spark.read.schema(typed_csv_schema(schema))
         .options(
             header=True,
             sep=source_format.delimiter,
@@ -128,6 +130,8 @@ def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat
             mode="PERMISSIVE",
             columnNameOfCorruptRecord=CORRUPT_RECORD_COLUMN,
             escape='"',  # RFC 4180: a quote inside a quoted field is doubled, as exports do
+            dateFormat=source_format.date_format,
+            timestampFormat=source_format.timestamp_format,
         )
         .csv([paths.glob_escaped(file) for file in files])
     )
@@ -139,7 +143,13 @@ def _conformed(source: DataFrame, source_format: SourceFormat) -> DataFrame:
     file_path = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
     source = source.withColumn(SOURCE_FILE_COLUMN, file_path)
     return conform_to_schema(
-        source, source_format.schema, source_format.required, source_format.date_format, source_format.timestamp_format
+        source,
+        source_format.schema,
+        source_format.required,
+        source_format.date_format,
+        source_format.timestamp_format,
+        used=used_columns(source_format),
+        delimiter=source_format.delimiter,
     )
 
 

@@ -19,7 +19,7 @@ from segspark.errors import InputError, QualityError
 from segspark.orders import accounting, features, formats
 from segspark.orders.accounting import LineCounts
 from segspark.orders.formats import SourceFormat
-from segspark.orders.ingest import QUARANTINE_COLUMNS, require_lines
+from segspark.orders.ingest import QUARANTINE_COLUMNS, UNPARSED_UNREAD_COLUMN, require_lines
 from segspark.parallel import concurrently
 from segspark.report import artifact, summary
 
@@ -57,7 +57,7 @@ def accounted_customers(
     # and text) keep every field of every line alive through the plan, which at 10M lines cost more
     # than the typing; they are computed, from the input again, only when some line was quarantined.
     lines = marked.select(*LINE_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
-    line_outcomes = accounting.line_outcomes(lines)
+    line_outcomes, unparsed_unread = accounting.line_outcomes(lines)
     require_lines(sum(line_outcomes.values()), input_path)
 
     is_quarantined = F.col("quarantine_rule").isNotNull()
@@ -79,14 +79,16 @@ def accounted_customers(
         lambda: quarantined_lines.write.json(quarantine_path),
         lambda: accounting.customer_outcomes(all_customers),
     )
-    counts = accounting.reconcile(line_outcomes, customer_outcomes, features.line_rule_names(source_format.rule_names))
+    counts = accounting.reconcile(
+        line_outcomes, customer_outcomes, features.line_rule_names(source_format.rule_names), unparsed_unread
+    )
     customers = all_customers.where(F.col("exclusion_rule").isNull()).transform(features.with_log_features)
     return AccountedCustomers(customers, counts, lines.where(is_usable), quarantined_lines, (all_customers, lines))
 
 
-#: What later steps read of each line: the canonical values (the features' inputs), and the rules
-#: that place the line.
-LINE_COLUMNS = (*formats.CANONICAL_TYPES, "quarantine_rule", "exclusion_rule")
+#: What later steps read of each line: the canonical values (the features' inputs), the rules that
+#: place the line, and its unread columns whose value did not parse (counted).
+LINE_COLUMNS = (*formats.CANONICAL_TYPES, "quarantine_rule", "exclusion_rule", UNPARSED_UNREAD_COLUMN)
 
 
 @dataclass

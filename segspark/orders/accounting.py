@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from segspark.orders.features import CUSTOMER_RULES, LINE_RULES
+from segspark.orders.ingest import UNPARSED_UNREAD_COLUMN
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class LineCounts:
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
     customers: int = 0
     customers_excluded: dict[str, int] = field(default_factory=dict)
+    #: lines with a value that does not parse in a column nothing reads, per column (the lines are
+    #: placed like any other: the value costs no line)
+    unparsed_unread_values: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         """The `counts` object of summary.json."""
@@ -36,6 +40,7 @@ class LineCounts:
             "lines_quarantined_by_rule": dict(self.quarantined_by_rule),
             "customers": self.customers,
             "customers_excluded": dict(self.customers_excluded),
+            "unparsed_unread_values": dict(self.unparsed_unread_values),
         }
 
 
@@ -43,18 +48,27 @@ class LineCounts:
 QUARANTINE_PREFIX = "quarantine:"
 
 
-def line_outcomes(lines: DataFrame) -> dict[str, int]:
-    """Lines per outcome: 'quarantine:<rule>', an exclusion rule's name, or 'candidate'.
+def line_outcomes(lines: DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+    """Lines per outcome ('quarantine:<rule>', an exclusion rule's name, or 'candidate'), and lines
+    per unread column with a value that does not parse; one small aggregate.
 
-    `lines` carries `quarantine_rule` (from ingest) and `exclusion_rule` (from the features).
+    `lines` carries `quarantine_rule` (from ingest), `exclusion_rule` (from the features) and, from
+    ingest, `unparsed_unread_columns`.
     """
     outcome = F.coalesce(
         F.concat(F.lit(QUARANTINE_PREFIX), F.col("quarantine_rule")),
         F.col("exclusion_rule"),
         F.lit("candidate"),
     )
-    rows = lines.groupBy(outcome.alias("outcome")).count().collect()
-    return {row["outcome"]: row["count"] for row in rows}
+    unread = F.col(UNPARSED_UNREAD_COLUMN) if UNPARSED_UNREAD_COLUMN in lines.columns else F.lit(None)
+    rows = lines.groupBy(outcome.alias("outcome"), unread.cast("string").alias("unread")).count().collect()
+    outcomes: dict[str, int] = {}
+    unparsed: dict[str, int] = {}
+    for row in rows:
+        outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + row["count"]
+        for column in (row["unread"] or "").split(",") if row["unread"] else ():
+            unparsed[column] = unparsed.get(column, 0) + row["count"]
+    return outcomes, dict(sorted(unparsed.items()))
 
 
 def customer_outcomes(customers: DataFrame) -> dict[str, tuple[int, int]]:
@@ -72,6 +86,7 @@ def reconcile(
     line_counts: dict[str, int],
     customer_counts: dict[str, tuple[int, int]],
     line_rules: tuple[str, ...] = LINE_RULES,
+    unparsed_unread: dict[str, int] | None = None,
 ) -> LineCounts:
     """Combine both aggregates into the run's counts, and prove they add up."""
     quarantined = {
@@ -90,6 +105,7 @@ def reconcile(
         quarantined_by_rule=dict(sorted(quarantined.items())),
         customers=kept_customers,
         customers_excluded=customers_excluded,
+        unparsed_unread_values=dict(unparsed_unread or {}),
     )
     accounted = counts.lines_used + sum(counts.lines_excluded.values()) + counts.lines_quarantined
     candidates = line_counts.get("candidate", 0)

@@ -21,7 +21,7 @@ from segspark.config import conf_resource, read_toml
 from segspark.errors import UsageError
 from segspark.expressions import first_of
 from segspark.orders.features import PER_CUSTOMER, PER_ORDER
-from segspark.orders.ingest import QUARANTINE_COLUMNS
+from segspark.orders.ingest import QUARANTINE_COLUMNS, UNPARSED_UNREAD_COLUMN
 
 TYPES = {
     "string": T.StringType(),
@@ -151,14 +151,26 @@ NEEDED_CANONICAL = ("order_id", "ordered_item_quantity", "returned_item_quantity
 POSITIVE_RETURNS = "positive_returned_item_quantity"
 
 
+def _names(expression: str, column: str) -> bool:
+    """Whether a Spark SQL expression names `column` (as a whole word, or quoted in backticks)."""
+    return re.search(rf"(?<![\w`]){re.escape(column)}(?![\w`])|`{re.escape(column)}`", expression) is not None
+
+
 def referenced_columns(source_format: SourceFormat, canonical_column: str) -> list[str]:
     """The export's columns a canonical expression names (as whole words)."""
     expression = source_format.canonical[canonical_column]
-    return [
+    return [name for name in source_format.schema.fieldNames() if _names(expression, name)]
+
+
+def used_columns(source_format: SourceFormat) -> tuple[str, ...]:
+    """The export's columns a run reads: the required ones and those a canonical expression or a rule
+    names. A value that does not parse costs its line only in one of these; elsewhere it is counted."""
+    expressions = [*source_format.canonical.values(), *(condition for _, condition in source_format.rules)]
+    return tuple(
         name
         for name in source_format.schema.fieldNames()
-        if re.search(rf"(?<![\w`]){re.escape(name)}(?![\w`])|`{re.escape(name)}`", expression)
-    ]
+        if name in source_format.required or any(_names(expression, name) for expression in expressions)
+    )
 
 
 def canonical_problems(source_format: SourceFormat) -> list[tuple[Column, str, Column]]:
@@ -217,7 +229,8 @@ def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
     ]
     format_rule = first_of([(F.expr(condition), F.lit(name)) for name, condition in source_format.rules])
     export = [F.col(name).alias(f"_export_{name}") for name in source_format.schema.fieldNames()]
-    mapped = typed.select(*canonical, format_rule.alias("format_rule"), *export, *QUARANTINE_COLUMNS)
+    unread = [UNPARSED_UNREAD_COLUMN] if UNPARSED_UNREAD_COLUMN in typed.columns else []
+    mapped = typed.select(*canonical, format_rule.alias("format_rule"), *export, *QUARANTINE_COLUMNS, *unread)
     fields = [
         F.coalesce(F.col(f"_export_{name}").cast("string"), F.lit("")) for name in source_format.schema.fieldNames()
     ]
@@ -233,4 +246,5 @@ def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
         quarantine_rule.alias("quarantine_rule"),
         F.coalesce(F.col("quarantine_reason"), reason).alias("quarantine_reason"),
         F.coalesce(F.col("raw_line"), F.when(rule.isNotNull(), F.concat_ws(",", *fields))).alias("raw_line"),
+        *unread,
     )

@@ -20,8 +20,10 @@ from segspark.expressions import first_of
 CORRUPT_RECORD_COLUMN = "_corrupt_record"
 SOURCE_FILE_COLUMN = "source_file"
 
-#: Columns every conformed DataFrame carries besides the schema's own.
+#: Columns every conformed DataFrame carries besides the schema's own: where a quarantined line
+#: came from, why, and its text; then the unread columns whose value did not parse (comma-separated).
 QUARANTINE_COLUMNS = ("source_file", "quarantine_rule", "quarantine_reason", "raw_line")
+UNPARSED_UNREAD_COLUMN = "unparsed_unread_columns"
 
 #: Source types that convert to a target type without loss (Parquet files written by other tools).
 _WIDENING = {
@@ -47,13 +49,17 @@ _KIND = {
 
 
 def raw_csv_schema(schema: T.StructType) -> T.StructType:
-    """Every column as a string, plus Spark's corrupt-record column for lines of the wrong width.
-
-    Reading strings first and typing them in `conform_to_schema` lets a bad value be quarantined
-    with the name of its column, which Spark's own CSV type conversion cannot say.
-    """
+    """Every column as a string, plus Spark's corrupt-record column for lines of the wrong width:
+    how `conform_to_schema` splits a line the typed reader could not parse, to name its column."""
     fields = [T.StructField(field.name, T.StringType()) for field in schema.fields]
     return T.StructType(fields + [T.StructField(CORRUPT_RECORD_COLUMN, T.StringType())])
+
+
+def typed_csv_schema(schema: T.StructType) -> T.StructType:
+    """The format's own types, plus the corrupt-record column: Spark's CSV reader types a clean line
+    at its own speed (twice that of reading text and typing it) and hands over the text of any
+    other line."""
+    return T.StructType(schema.fields + [T.StructField(CORRUPT_RECORD_COLUMN, T.StringType())])
 
 
 #: Delimiters an export may use instead of the format's, by the name a message gives them.
@@ -154,72 +160,144 @@ def conform_to_schema(
     required: Sequence[str],
     date_format: str,
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss",
+    used: Sequence[str] | None = None,
+    delimiter: str = ",",
 ) -> DataFrame:
     """Type every column of `schema` and mark each line that cannot be used for quarantine.
 
-    The source has the schema's columns (strings from a CSV, or typed ones from Parquet) and a
-    `source_file` column. The result has the schema's columns, typed, then `quarantine_rule`
-    (null for a good line), `quarantine_reason` and `raw_line`. A line is quarantined when it has
-    the wrong number of fields, a value that does not parse as its column's type, or no value in
-    a `required` column; the first problem found names the rule.
+    The source has the schema's columns and a `source_file` column, in one of three kinds: strings
+    and the corrupt-record column (a CSV read as text), the schema's own types and the corrupt-record
+    column (Spark's typed CSV reader: `typed_csv_schema`), or typed columns (Parquet). A line the
+    typed reader parsed is taken as it typed it; a line it marked corrupt (a value that does not
+    parse, or the wrong number of fields: usually none) is split again as text (split by
+    `delimiter`) and typed here value by value, so that its reason names the column.
+
+    The result has the schema's columns, typed, then `quarantine_rule` (null for a good line),
+    `quarantine_reason`, `raw_line` and `unparsed_unread_columns`. A line is quarantined when it has
+    the wrong number of fields, a value in a `used` column (all columns when not given) that does
+    not parse as its type, or no value in a `required` column; the first problem found names the
+    rule. A value that does not parse in a column nothing reads costs no line: it is null, and the
+    column is named in `unparsed_unread_columns` (comma-separated; null for none) to be counted.
     """
     source_types = {field.name: field.dataType for field in source.schema.fields}
     has_corrupt_column = CORRUPT_RECORD_COLUMN in source_types
+    typed_reader = has_corrupt_column and any(
+        not isinstance(source_types[field.name], T.StringType) for field in schema.fields
+    )
+    used_columns = set(schema.fieldNames()) if used is None else set(used) | set(required)
 
-    # 1. Each value as given (a blank is no value) and typed, each computed once.
-    given, typed = {}, {}
-    for field in schema.fields:
-        if isinstance(source_types[field.name], T.StringType):
-            given[field.name] = _blank_to_null(F.col(field.name), trim=not isinstance(field.dataType, T.StringType))
-            typed[field.name] = _typed(F.col(_given(field.name)), field.dataType, date_format, timestamp_format)
-        else:
-            given[field.name] = F.col(field.name)
-            typed[field.name] = F.col(_given(field.name)).cast(field.dataType)  # a widening (check_source_columns)
-            if isinstance(field.dataType, T.DoubleType):
-                typed[field.name] = _bounded(typed[field.name])
-    corrupt = [F.col(CORRUPT_RECORD_COLUMN)] if has_corrupt_column else []
-    values = source.select(
-        *[value.alias(_given(name)) for name, value in given.items()], *corrupt, F.col(SOURCE_FILE_COLUMN)
-    ).select("*", *[value.alias(name) for name, value in typed.items()])
-
-    # 2. The first problem of each line, as its rule's name (null for a good line).
-    problems: list[tuple[Column, str, Column]] = []  # (condition, rule, reason)
+    # 1. Each value as given, a blank being no value (`_given_<name>`), and typed (`<name>`), each
+    # computed once. From the typed reader, `_given_<name>` is the text of a line it marked corrupt.
+    first: list[Column] = [F.col(SOURCE_FILE_COLUMN)]
     if has_corrupt_column:
-        wrong_width = F.lit(f"wrong number of fields (expected {len(schema.fields)})")
-        problems.append((F.col(CORRUPT_RECORD_COLUMN).isNotNull(), "wrong_field_count", wrong_width))
+        first.append(F.col(CORRUPT_RECORD_COLUMN))
+    if typed_reader:
+        clean = F.col(CORRUPT_RECORD_COLUMN).isNull()
+        text_fields = F.from_csv(
+            F.col(CORRUPT_RECORD_COLUMN),
+            _text_ddl(schema),
+            {"sep": delimiter, "escape": '"', "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD_COLUMN},
+        )
+        first += [clean.alias("_clean"), F.when(~clean, text_fields).alias("_text")]
     for field in schema.fields:
-        value = F.col(_given(field.name))
-        checked = isinstance(source_types[field.name], (T.StringType, T.DecimalType)) or isinstance(
-            field.dataType, T.DoubleType
+        name, target = field.name, field.dataType
+        trim = not isinstance(target, T.StringType)
+        if typed_reader:
+            first.append(F.col(name).alias(_read(name)))
+            first.append(_blank_to_null(F.col("_text").getField(name), trim).alias(_given(name)))
+        elif isinstance(source_types[name], T.StringType):
+            first.append(_blank_to_null(F.col(name), trim).alias(_given(name)))
+        else:
+            first.append(F.col(name).alias(_given(name)))
+    present: dict[str, Column] = {}  # a value was given
+    typed: dict[str, Column] = {}
+    quoted: dict[str, Column] = {}  # the value as a reason quotes it
+    for field in schema.fields:
+        name, target = field.name, field.dataType
+        value = F.col(_given(name))
+        if typed_reader:
+            read = F.col(_read(name))
+            present[name] = F.when(F.col("_clean"), read.isNotNull()).otherwise(value.isNotNull())
+            from_text = _typed(value, target, date_format, timestamp_format)
+            typed[name] = F.when(F.col("_clean"), _bounded(read) if isinstance(target, T.DoubleType) else read)
+            typed[name] = typed[name].otherwise(from_text)
+            quoted[name] = F.when(F.col("_clean"), read.cast("string")).otherwise(value)
+        elif isinstance(source_types[name], T.StringType):
+            present[name], quoted[name] = value.isNotNull(), value
+            typed[name] = _typed(value, target, date_format, timestamp_format)
+        else:
+            present[name], quoted[name] = value.isNotNull(), value.cast("string")
+            typed[name] = value.cast(target)  # a widening (check_source_columns)
+            if isinstance(target, T.DoubleType):
+                typed[name] = _bounded(typed[name])
+    values = source.select(*first).select("*", *[value.alias(name) for name, value in typed.items()])
+
+    # 2. The first problem of each line, as its rule's name (null for a good line), and the unread
+    # columns whose value does not parse.
+    problems: list[tuple[Column, str, Column]] = []  # (condition, rule, reason)
+    wrong_width = None
+    if has_corrupt_column:
+        wrong_width = (
+            F.col("_text").getField(CORRUPT_RECORD_COLUMN).isNotNull()
+            if typed_reader
+            else F.col(CORRUPT_RECORD_COLUMN).isNotNull()
+        )
+        reason = F.lit(f"wrong number of fields (expected {len(schema.fields)})")
+        problems.append((wrong_width, "wrong_field_count", reason))
+    unread: list[Column] = []
+    for field in schema.fields:
+        name, source_type = field.name, source_types[field.name]
+        checked = (
+            typed_reader
+            or isinstance(source_type, (T.StringType, T.DecimalType))
+            or isinstance(field.dataType, T.DoubleType)
         )
         if checked and not isinstance(field.dataType, T.StringType):
-            text = F.concat(
-                F.lit(f"{field.name} is not {_KIND[type(field.dataType)]}: '"),
-                F.substring(value.cast("string"), 1, 100),
-                F.lit("'"),
-            )
-            problems.append((value.isNotNull() & F.col(field.name).isNull(), f"bad_{field.name}", text))
-        if field.name in required:
-            problems.append((value.isNull(), f"missing_{field.name}", F.lit(f"no value in {field.name}")))
+            bad = present[name] & F.col(name).isNull()
+            if name in used_columns:
+                text = F.concat(
+                    F.lit(f"{name} is not {_KIND[type(field.dataType)]}: '"),
+                    F.substring(quoted[name], 1, 100),
+                    F.lit("'"),
+                )
+                problems.append((bad, f"bad_{name}", text))
+            else:
+                unread.append(F.when(bad, F.lit(name)))
+        if name in required:
+            problems.append((~present[name], f"missing_{name}", F.lit(f"no value in {name}")))
     marked = values.withColumn(
         "_problem", first_of([(condition, F.lit(name)) for condition, name, _ in problems], "string")
     )
+    unparsed_unread = F.nullif(F.concat_ws(",", *unread), F.lit("")) if unread else F.lit(None).cast("string")
+    if unread and wrong_width is not None:
+        unparsed_unread = F.when(~wrong_width, unparsed_unread)  # a short line's fields are not its columns'
 
-    # 3. The reason for that rule, and the line as read for a quarantined one (for a line of the
-    # right width, its fields joined back; a missing value stays an empty field). The rule is the
-    # column itself, so a filter on it, pushed down to the read, checks each value once.
+    # 3. The reason for that rule, and the line as read for a quarantined one: the text of a line
+    # the CSV reader marked corrupt, else its fields joined back (a missing value stays an empty
+    # field). The rule is the column itself, so a filter on it, pushed down to the read, checks each
+    # value once.
     problem = F.col("_problem")
-    rule = problem
     reason = first_of([(problem == F.lit(name), text) for _, name, text in problems], "string")
-    joined = F.concat_ws(",", *[F.coalesce(F.col(_given(f.name)).cast("string"), F.lit("")) for f in schema.fields])
+    joined = F.concat_ws(",", *[F.coalesce(quoted[f.name], F.lit("")) for f in schema.fields])
     raw_line = F.coalesce(F.col(CORRUPT_RECORD_COLUMN), joined) if has_corrupt_column else joined
     return marked.select(
         *[F.col(f.name) for f in schema.fields],
         F.col(SOURCE_FILE_COLUMN),
-        rule.alias("quarantine_rule"),
+        problem.alias("quarantine_rule"),
         reason.alias("quarantine_reason"),
         F.when(problem.isNotNull(), raw_line).alias("raw_line"),
+        unparsed_unread.alias(UNPARSED_UNREAD_COLUMN),
     )
+
+
+def _text_ddl(schema: T.StructType) -> str:
+    """The DDL of `raw_csv_schema(schema)`, for from_csv: every column a string, and the corrupt record."""
+    names = [*schema.fieldNames(), CORRUPT_RECORD_COLUMN]
+    return ", ".join("`{}` STRING".format(name.replace("`", "``")) for name in names)
+
+
+def _read(name: str) -> str:
+    return f"_read_{name}"
 
 
 def _given(name: str) -> str:

@@ -143,6 +143,10 @@ def count_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
     rows += [(f"excluded: {rule}", lines) for rule, lines in counts["lines_excluded"].items()]
     rows += [("quarantined (see quarantine/)", counts["lines_quarantined"])]
     rows += [(f"quarantined: {rule}", lines) for rule, lines in counts["lines_quarantined_by_rule"].items()]
+    rows += [
+        (f"unparsed value, unread column {column} (line kept)", lines)
+        for column, lines in counts.get("unparsed_unread_values", {}).items()
+    ]
     rows += [("customers segmented", counts["customers"])]
     return rows
 

@@ -86,6 +86,7 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(smal
         "lines_quarantined_by_rule": {"bad_ordered_item_quantity": 1, "wrong_field_count": 1},
         "customers": 2,
         "customers_excluded": {"customer_without_ordered_units": 0, "customer_total_spending_at_most_minus_1": 1},
+        "unparsed_unread_values": {},
     }
     assert summary["quality"] == {"max_quarantined_share": 0.05, "quarantined_share": 0.25, "accepted": True}
     assert "k range cut to 1..2: there are only 2 customers" in result.stdout

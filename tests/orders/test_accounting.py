@@ -28,7 +28,9 @@ def test_counts_reconcile_on_hand_written_lines(spark):
     usable = lines.where("quarantine_rule is null and exclusion_rule is null")
     customers = features.customer_features(usable).transform(features.mark_customer_exclusions)
 
-    counts = accounting.reconcile(accounting.line_outcomes(lines), accounting.customer_outcomes(customers))
+    outcomes, unparsed_unread = accounting.line_outcomes(lines)
+    assert unparsed_unread == {}
+    counts = accounting.reconcile(outcomes, accounting.customer_outcomes(customers))
 
     assert counts.as_dict() == {
         "lines_in": 6,
@@ -43,6 +45,7 @@ def test_counts_reconcile_on_hand_written_lines(spark):
         "lines_quarantined_by_rule": {"bad_day": 1},
         "customers": 1,
         "customers_excluded": {"customer_without_ordered_units": 0, "customer_total_spending_at_most_minus_1": 1},
+        "unparsed_unread_values": {},
     }
 
 
@@ -57,6 +60,7 @@ def test_the_printed_summary_lists_every_count():
     counts = accounting.reconcile(
         {"candidate": 7, "no_customer_id": 2, "quarantine:bad_day": 1},
         {"kept": (3, 6), features.SPENDING_WITHOUT_LOG: (1, 1)},
+        unparsed_unread={"day": 2},
     )
     shopify = load_format("shopify", FORMATS_DIR)
     summary = build_summary("r1", "in.csv", shopify, counts, "local[2]", 1.23)
@@ -64,6 +68,8 @@ def test_the_printed_summary_lists_every_count():
     assert summary["counts"]["lines_in"] == 10
     assert summary["definitions"]["return_rate"] == "per_order"
     assert summary["run"]["seconds"] == 1.2
+    assert summary["counts"]["unparsed_unread_values"] == {"day": 2}
+    assert "unparsed value, unread column day (line kept)" in text
     for expected in ("lines in", "10", "used for features", "excluded: no_customer_id", "bad_day", "out/runs/r1"):
         assert expected in text
 

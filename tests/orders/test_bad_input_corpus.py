@@ -41,6 +41,7 @@ class Case:
     error: str | None = None  # a piece of the one-line error
     quarantined: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)  # non-zero line exclusions expected
+    unparsed: dict[str, int] = field(default_factory=dict)  # unread columns' values that do not parse
     customers: int | None = None
     format_file: str | None = None  # a format file's TOML, read with --format instead of shopify
 
@@ -185,6 +186,7 @@ CASES = [
         customers=4,
     ),
     Case("duplicate lines are counted as given", {"a.csv": text(*GOOD, GOOD[0], GOOD[0])}, customers=3),
+    # day is read by nothing (neither the features nor the format's rules): a bad one costs no line
     Case(
         "dates out of range",
         {
@@ -194,8 +196,8 @@ CASES = [
                 csv_line(customer_id=4, order_id=41, day="2019-01-01"),
             )
         },
-        quarantined={"bad_day": 2},
-        customers=3,
+        unparsed={"day": 2},
+        customers=4,
     ),
     Case(
         "missing required values",
@@ -248,8 +250,9 @@ CASES = [
                 csv_line(customer_id=4, order_id=41, total_sales='"1,234.50"'),
             )
         },
-        quarantined={"bad_day": 1, "bad_total_sales": 1},
-        customers=3,
+        quarantined={"bad_total_sales": 1},
+        unparsed={"day": 1},
+        customers=4,
     ),
     Case(
         "a return whose sign was flipped by hand",
@@ -419,6 +422,7 @@ def test_bad_input_ends_in_one_clear_error_or_counts_that_reconcile(spark, tmp_p
     counts = accounted.counts
     assert counts.quarantined_by_rule == case.quarantined
     assert {rule: n for rule, n in counts.lines_excluded.items() if n} == case.excluded
+    assert counts.unparsed_unread_values == case.unparsed
     assert counts.customers == case.customers
     assert counts.lines_in == counts.lines_used + sum(counts.lines_excluded.values()) + counts.lines_quarantined
     features = accounted.customers.select("log_total_spending", "log_average_return_rate").collect()

@@ -15,6 +15,7 @@ from segspark.orders.ingest import (
     conform_to_schema,
     raw_csv_schema,
     require_lines,
+    typed_csv_schema,
 )
 from tests.builders import SHOPIFY_ORDER_LINES
 
@@ -43,11 +44,11 @@ def test_good_strings_become_typed_values(spark):
     result = conform(raw(spark, ("17", "23/11/2018", "12.50", "Shirts", None), (" 18 ", "1/2/2019", "-3", "", None)))
     expected = spark.createDataFrame(
         [
-            (17, dt.date(2018, 11, 23), 12.5, "Shirts", "file:/orders.csv", None, None, None),
-            (18, dt.date(2019, 2, 1), -3.0, None, "file:/orders.csv", None, None, None),
+            (17, dt.date(2018, 11, 23), 12.5, "Shirts", "file:/orders.csv", None, None, None, None),
+            (18, dt.date(2019, 2, 1), -3.0, None, "file:/orders.csv", None, None, None, None),
         ],
         "customer_id long, day date, total_sales double, product_type string, source_file string, "
-        "quarantine_rule string, quarantine_reason string, raw_line string",
+        "quarantine_rule string, quarantine_reason string, raw_line string, unparsed_unread_columns string",
     )
     assert_df_equality(result, expected, ignore_nullable=True)
 
@@ -85,6 +86,92 @@ def test_a_filter_on_the_rule_checks_each_value_once(spark):
     plan = quarantined._jdf.queryExecution().optimizedPlan().toString()
     assert plan.count("try_cast(") <= 4 * len(SCHEMA.fields), plan  # each value's casts, once
     assert [row["quarantine_rule"] for row in quarantined.collect()] == ["bad_customer_id"]
+
+
+def read_typed(spark, *rows):
+    """Rows as Spark's typed CSV reader gives them: typed values, the text of a line it could not
+    parse (with whatever it parsed of it), and the source file."""
+    schema = T.StructType(typed_csv_schema(SCHEMA).fields + [T.StructField("source_file", T.StringType())])
+    return spark.createDataFrame([row + ("file:/orders.csv",) for row in rows], schema)
+
+
+def test_lines_the_typed_reader_parsed_are_taken_as_typed_and_the_others_typed_from_their_text(spark):
+    result = conform(
+        read_typed(
+            spark,
+            (17, dt.date(2018, 11, 23), 12.5, "Shirts", None),
+            (18, None, float("nan"), "Hats", None),  # NaN parses as a double; it is no amount
+            (19, dt.date(2018, 11, 23), None, "Hats", None),
+            (None, dt.date(2018, 11, 23), 1.0, "T", "x7,23/11/2018,1,T"),
+            (None, dt.date(2018, 11, 23), 1.0, '"T, U"', '7.0,23/11/2018,1,"T, U"'),
+            (None, None, None, None, " 8 ,1/2/2019, 2.5 ,T"),
+            (7, None, None, None, "7,23/11/2018"),
+        )
+    ).orderBy("customer_id")
+    expected = spark.createDataFrame(
+        [
+            (
+                None,
+                dt.date(2018, 11, 23),
+                1.0,
+                "T",
+                "bad_customer_id",
+                "customer_id is not a whole number: 'x7'",
+                "x7,23/11/2018,1,T",
+            ),
+            (7, dt.date(2018, 11, 23), 1.0, "T, U", None, None, None),
+            (
+                7,
+                dt.date(2018, 11, 23),
+                None,
+                None,
+                "wrong_field_count",
+                "wrong number of fields (expected 4)",
+                "7,23/11/2018",
+            ),
+            (8, dt.date(2019, 2, 1), 2.5, "T", None, None, None),
+            (17, dt.date(2018, 11, 23), 12.5, "Shirts", None, None, None),
+            (
+                18,
+                None,
+                None,
+                "Hats",
+                "bad_total_sales",
+                "total_sales is not a finite number within ±1e15: 'NaN'",
+                "18,,NaN,Hats",
+            ),
+            (
+                19,
+                dt.date(2018, 11, 23),
+                None,
+                "Hats",
+                "missing_total_sales",
+                "no value in total_sales",
+                "19,2018-11-23,,Hats",
+            ),
+        ],
+        "customer_id long, day date, total_sales double, product_type string, "
+        "quarantine_rule string, quarantine_reason string, raw_line string",
+    )
+    assert_df_equality(result.drop("source_file", "unparsed_unread_columns"), expected, ignore_nullable=True)
+
+
+def test_a_bad_value_in_a_column_nothing_reads_costs_no_line_and_is_counted(spark):
+    frames = {
+        "text": raw(spark, ("7", "31/02/2019", "1", "T", None), ("8", "1/2/2019", "x", "T", None)),
+        "typed reader": read_typed(
+            spark, (7, None, 1.0, "T", "7,31/02/2019,1,T"), (8, None, None, "T", "8,1/2/2019,x,T")
+        ),
+    }
+    for kind, frame in frames.items():
+        result = conform_to_schema(
+            frame, SCHEMA, required=("total_sales",), date_format="d/M/yyyy", used=("customer_id", "total_sales")
+        )
+        rows = result.orderBy("customer_id").select("day", "quarantine_rule", "unparsed_unread_columns").collect()
+        assert [tuple(row) for row in rows] == [
+            (None, None, "day"),
+            (dt.date(2019, 2, 1), "bad_total_sales", None),
+        ], kind
 
 
 def test_a_whole_number_with_a_zero_fraction_is_that_number(spark):
