@@ -100,7 +100,9 @@ PY
 )"
   if [ "$input_mb" -ge 0 ] && [ "$input_mb" -lt "${SEGSPARK_C1_MAX_MB:-64}" ]; then
     jit=c1
-    echo "spark-submit.sh: a small local input (${input_mb} MB): the JVM compiles with C1 only (SEGSPARK_JIT=c2 to keep C2)" >&2
+    what="a local input of ${input_mb} MB"
+    [ -n "$input" ] || what="the built-in sample"
+    echo "spark-submit.sh: $what: the JVM compiles with C1 only (SEGSPARK_JIT=c2 to keep C2)" >&2
   fi
 fi
 if [ "$jit" = c1 ]; then

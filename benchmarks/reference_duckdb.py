@@ -10,15 +10,12 @@ reference's (`benchmarks.reference_method.elbow`). Timed beside segspark and pan
 
 from __future__ import annotations
 
-import argparse
 import glob
-import json
 import os
-import time
 
 import numpy as np
 
-from benchmarks.reference_method import elbow
+from benchmarks.reference_method import LOG_FEATURES, run
 
 FEATURES = """
 WITH lines AS (
@@ -58,31 +55,15 @@ def source(path: str) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def log_features(path: str) -> np.ndarray:
     import duckdb  # a benchmark dependency (the `bench` extra), not the product's
 
-    parser = argparse.ArgumentParser(description="the DuckDB + scikit-learn reference: features and elbow")
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--n-init", type=int, default=10)
-    parser.add_argument("--k-max", type=int, default=15)
-    parser.add_argument("--result", required=True, help="JSON file for the costs and timings")
-    args = parser.parse_args(argv)
-    started = time.monotonic()
-    log_features = duckdb.connect().sql(FEATURES.format(source=source(args.input))).fetchnumpy()
-    points = np.column_stack(
-        [log_features[f"log_{n}"] for n in ("products_ordered", "average_return_rate", "total_spending")]
-    ).astype("float64")
-    featured = time.monotonic()
-    costs = elbow(points, range(1, args.k_max + 1), args.n_init)
-    result = {
-        "customers": len(points),
-        "feature_seconds": featured - started,
-        "elbow_seconds": time.monotonic() - featured,
-        "costs": costs,
-    }
-    with open(args.result, "w") as out:
-        json.dump(result, out, indent=1)
-    return 0
+    columns = duckdb.connect().sql(FEATURES.format(source=source(path))).fetchnumpy()
+    return np.column_stack([columns[name] for name in LOG_FEATURES]).astype("float64")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(log_features, "the DuckDB + scikit-learn reference: features and elbow", argv)
 
 
 if __name__ == "__main__":

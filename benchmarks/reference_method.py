@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import time
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -68,20 +69,25 @@ def elbow(log_features: np.ndarray, ks: range, n_init: int, seed: int = 0) -> di
     return costs
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="the pandas + scikit-learn reference: features and elbow")
+LOG_FEATURES = [f"log_{n}" for n in ("products_ordered", "average_return_rate", "total_spending")]
+
+
+def run(log_features_of: Callable[[str], np.ndarray], description: str, argv: list[str] | None = None) -> int:
+    """A reference's command line: its log features of --input, then the elbow; costs and timings
+    to --result. Both references (pandas here, DuckDB in reference_duckdb.py) are this with their
+    own features."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--input", required=True)
     parser.add_argument("--n-init", type=int, default=10)
     parser.add_argument("--k-max", type=int, default=15)
     parser.add_argument("--result", required=True, help="JSON file for the costs and timings")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    customers = customer_features(read_export(args.input))
+    points = log_features_of(args.input)
     featured = time.monotonic()
-    log_features = customers[[f"log_{n}" for n in ("products_ordered", "average_return_rate", "total_spending")]]
-    costs = elbow(log_features.to_numpy(dtype="float64"), range(1, args.k_max + 1), args.n_init)
+    costs = elbow(points, range(1, args.k_max + 1), args.n_init)
     result = {
-        "customers": len(customers),
+        "customers": len(points),
         "feature_seconds": featured - started,
         "elbow_seconds": time.monotonic() - featured,
         "costs": costs,
@@ -89,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.result, "w") as out:
         json.dump(result, out, indent=1)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(
+        lambda path: customer_features(read_export(path))[LOG_FEATURES].to_numpy(dtype="float64"),
+        "the pandas + scikit-learn reference: features and elbow",
+        argv,
+    )
 
 
 if __name__ == "__main__":
