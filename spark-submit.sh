@@ -29,11 +29,25 @@ if [ -z "$job" ]; then
   exit 64
 fi
 
-has_master=no
-for option in "${submit_options[@]+"${submit_options[@]}"}"; do
-  case "$option" in --master|--master=*) has_master=yes ;; esac
-done
-[ "$has_master" = yes ] || submit_options=(--master 'local[*]' "${submit_options[@]+"${submit_options[@]}"}")
+# The value of option $1 (`--name VALUE` or `--name=VALUE`, the last one given) among the rest.
+option_value() {
+  local name="$1" value=""
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      "$name") value="${2:-}" ;;
+      "$name"=*) value="${1#"$name"=}" ;;
+    esac
+    shift
+  done
+  echo "$value"
+}
+
+master="$(option_value --master "${submit_options[@]+"${submit_options[@]}"}")"
+if [ -z "$master" ]; then
+  master='local[*]'
+  submit_options=(--master "$master" "${submit_options[@]+"${submit_options[@]}"}")
+fi
 
 # The package travels to the executors as a zip named by its sources' content, so it is never stale;
 # runs started together build it under their own temporary names and rename it into place.
@@ -63,22 +77,8 @@ PY
 # 64), or the built-in sample, runs C1 alone; SEGSPARK_JIT=c1 or c2 decides instead, and a
 # SPARK_SUBMIT_OPTS that already sets the JIT is left as it is.
 jit="${SEGSPARK_JIT:-auto}"
-master="local"
-for ((i = 0; i < ${#submit_options[@]}; i++)); do
-  case "${submit_options[$i]}" in
-    --master) master="${submit_options[$((i + 1))]:-}" ;;
-    --master=*) master="${submit_options[$i]#--master=}" ;;
-  esac
-done
 if [ "$jit" = auto ] && [[ "$master" == local* ]] && [[ "${SPARK_SUBMIT_OPTS:-}" != *TieredStopAtLevel* ]]; then
-  input=""
-  arguments=("$@")
-  for ((i = 0; i < ${#arguments[@]}; i++)); do
-    case "${arguments[$i]}" in
-      --input) input="${arguments[$((i + 1))]:-}" ;;
-      --input=*) input="${arguments[$i]#--input=}" ;;
-    esac
-  done
+  input="$(option_value --input "$@")"
   input_mb="$("$venv/bin/python" - "$input" <<'PY'
 import glob, os, sys
 path = sys.argv[1]

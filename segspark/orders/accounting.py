@@ -66,7 +66,7 @@ def line_outcomes(lines: DataFrame) -> tuple[dict[str, int], dict[str, int]]:
     unparsed: dict[str, int] = {}
     for row in rows:
         outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + row["count"]
-        for column in (row["unread"] or "").split(",") if row["unread"] else ():
+        for column in row["unread"].split(",") if row["unread"] else ():
             unparsed[column] = unparsed.get(column, 0) + row["count"]
     return outcomes, dict(sorted(unparsed.items()))
 

@@ -291,9 +291,11 @@ def conform_to_schema(
 
 
 def _text_ddl(schema: T.StructType) -> str:
-    """The DDL of `raw_csv_schema(schema)`, for from_csv: every column a string, and the corrupt record."""
-    names = [*schema.fieldNames(), CORRUPT_RECORD_COLUMN]
-    return ", ".join("`{}` STRING".format(name.replace("`", "``")) for name in names)
+    """`raw_csv_schema(schema)` as the DDL from_csv takes (names quoted: a format's may hold spaces)."""
+    return ", ".join(
+        "`{}` {}".format(field.name.replace("`", "``"), field.dataType.simpleString().upper())
+        for field in raw_csv_schema(schema).fields
+    )
 
 
 def _read(name: str) -> str:
