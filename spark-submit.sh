@@ -72,7 +72,7 @@ PY
 
 # The JIT, chosen per run before the JVM starts (docs/benchmarks.md): on a local master the driver's
 # JVM does all the work, and on small inputs C2's compiler threads take the cores from it (C1 alone
-# made the built-in sample's run 20% faster) while on large ones C2's code wins (C1 alone made
+# made the built-in sample's run ~15% faster) while on large ones C2's code wins (C1 alone made
 # 3M lines 36% slower). So a local run whose --input is local and under SEGSPARK_C1_MAX_MB (default
 # 64), or the built-in sample, runs C1 alone; SEGSPARK_JIT=c1 or c2 decides instead, and a
 # SPARK_SUBMIT_OPTS that already sets the JIT is left as it is.
