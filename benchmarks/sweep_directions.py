@@ -128,6 +128,9 @@ def main() -> int:
         ("8 threads", seeded(replace(settings, parallel_fits=8))),
         ("warm start k -> k + 1 (sequential)", seeded(settings, warm=True)),
         ("spark.ml k-means||, 1 fit per k, 50 it / tol 1e-6", spark_ml(1)),
+        ("seeds on 25,000", seeded(replace(settings, seeding_sample=25_000))),
+        ("seeds on 30,000", seeded(replace(settings, seeding_sample=30_000))),
+        ("Lloyd tol 1e-2", seeded(replace(settings, tol=1e-2))),
     ]
     if args.old:
         variants.append(("spark.ml k-means||, best of 8 restarts (the old default)", spark_ml(8)))

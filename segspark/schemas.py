@@ -17,3 +17,59 @@ CUSTOMER_FEATURES = T.StructType(
 
 FEATURE_COLUMNS = ("products_ordered", "average_return_rate", "total_spending")
 LOG_FEATURE_COLUMNS = tuple(f"log_{name}" for name in FEATURE_COLUMNS)
+
+
+def _fields(*pairs: tuple[str, T.DataType]) -> T.StructType:
+    return T.StructType([T.StructField(name, data_type, nullable=True) for name, data_type in pairs])
+
+
+#: The tables `--publish-tables DATABASE` appends to (segspark.edge.tables), each with `run_id`.
+#: One row per published run, written after the run's other rows: a run is in the tables once its row is.
+RUNS_TABLE = _fields(
+    ("run_id", T.StringType()),
+    ("job", T.StringType()),  # segment or score
+    ("published_at", T.TimestampType()),
+    ("input", T.StringType()),
+    ("source_format", T.StringType()),
+    ("k", T.IntegerType()),
+    ("k_rule", T.StringType()),
+    ("lines_in", T.LongType()),
+    ("lines_used", T.LongType()),
+    ("lines_excluded", T.LongType()),
+    ("lines_quarantined", T.LongType()),
+    ("customers", T.LongType()),
+    ("customers_excluded", T.LongType()),
+    ("previous_run", T.StringType()),
+    ("model_run", T.StringType()),
+    ("run_folder", T.StringType()),
+)
+#: Per run and customer: the run's customers/ with the segment's name (and, for scoring, out_of_range).
+CUSTOMER_SEGMENTS_TABLE = _fields(
+    *((field.name, field.dataType) for field in CUSTOMER_FEATURES.fields),
+    ("segment", T.IntegerType()),
+    ("segment_name", T.StringType()),
+    ("distance_to_centre", T.DoubleType()),
+    ("out_of_range", T.BooleanType()),
+    ("run_id", T.StringType()),  # the partition column: last, as the catalog keeps it
+)
+#: Per segment run and segment: its name and action, size, centre and medians in original units,
+#: the previous run's segment it was matched with and its resampling stability.
+SEGMENTS_TABLE = _fields(
+    ("run_id", T.StringType()),
+    ("segment", T.IntegerType()),
+    ("name", T.StringType()),
+    ("action", T.StringType()),
+    ("customers", T.LongType()),
+    *((f"centre_{name}", T.DoubleType()) for name in FEATURE_COLUMNS),
+    *((f"median_{name}", T.DoubleType()) for name in FEATURE_COLUMNS),
+    ("previous_segment", T.IntegerType()),
+    ("stability", T.DoubleType()),
+)
+#: Per refresh: how many customers of both runs went from a previous segment to a current one.
+MIGRATIONS_TABLE = _fields(
+    ("run_id", T.StringType()),
+    ("previous_run", T.StringType()),
+    ("from_segment", T.IntegerType()),
+    ("to_segment", T.IntegerType()),
+    ("customers", T.LongType()),
+)

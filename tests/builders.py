@@ -93,6 +93,18 @@ def habit_orders_file(folder: Path, name: str, habits: dict[int, str]) -> Path:
     return path
 
 
+#: Two periods of habit_orders_file customers: in period 2, 57 of period 1's again, customers 1-5
+#: moved from the low spenders to the big spenders on purpose, 3 gone, 6 new (tests/jobs/conftest.py).
+PERIOD_1 = {c: "low" for c in range(1, 21)} | {c: "returner" for c in range(21, 41)} | {c: "big" for c in range(41, 61)}
+MOVERS = range(1, 6)
+PERIOD_2 = (
+    {c: habit for c, habit in PERIOD_1.items() if c <= 57}
+    | {c: "big" for c in MOVERS}
+    | {61: "low", 62: "low", 63: "returner", 64: "returner", 65: "big", 66: "big"}
+)
+PERIOD_ARGS = ("--k", "3", "--k-range", "1..4", "--restarts", "2")
+
+
 # --- running jobs and reading what they published ----------------------------------------------
 
 
@@ -111,6 +123,11 @@ def submit(
         text=True,
         timeout=600,
     )
+
+
+def run_job(job, *args: str) -> None:
+    """A job's main() in this session, as spark-submit would run it; a failure raises here."""
+    assert job.main(list(args)) == 0
 
 
 def published(output: Path) -> Path:

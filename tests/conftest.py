@@ -1,4 +1,4 @@
-"""One SparkSession for the whole test session (local[2], few shuffle partitions, no UI)."""
+"""One SparkSession for the whole test session (local[2], few shuffle partitions, no UI, a local Hive catalog)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ ONLINE_RETAIL = REPO.parent / "shared" / "data" / "online-retail" / "by-day"
 
 
 @pytest.fixture(scope="session")
-def spark():
+def spark(tmp_path_factory):
+    # Spark's built-in Hive catalog (a Derby metastore and a warehouse in a temporary folder), as a
+    # run that reads or publishes tables gets where no catalog is configured (segspark.edge.session)
+    catalog = tmp_path_factory.mktemp("catalog")
     ours = os.environ.get("SPARK_SUBMIT_OPTS") == SUBMIT_JVM_OPTIONS
     if ours:  # not for this long-lived JVM
         del os.environ["SPARK_SUBMIT_OPTS"]
@@ -39,6 +42,13 @@ def spark():
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "false")  # as the jobs run (segspark.edge.session)
+        .config("spark.sql.catalogImplementation", "hive")
+        .config("spark.sql.warehouse.dir", f"file://{catalog}/warehouse")
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={catalog}/metastore_db;create=true",
+        )
+        .config("spark.driver.extraJavaOptions", f"-Dderby.stream.error.file={catalog}/derby.log")
         .getOrCreate()
     )
     if ours:

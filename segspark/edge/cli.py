@@ -86,7 +86,18 @@ def run(main: Callable[[], int | None], job: str) -> None:
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
-    """The options both jobs read their input and settings under: --format, --conf-file, --accept-quarantine."""
+    """The options both jobs read their input and settings under: --input-table, --format,
+    --conf-file, --accept-quarantine, and where they publish besides the run folder: --publish-tables."""
+    parser.add_argument(
+        "--input-table",
+        help="order lines from this catalog table instead of --input (orders, db.orders, catalog.db.orders)",
+    )
+    parser.add_argument(
+        "--publish-tables",
+        metavar="DATABASE",
+        help="also publish the run into segspark_* tables of this database (the session's catalog, "
+        "or a built-in one under --output)",
+    )
     parser.add_argument(
         "--format",
         dest="source_format",

@@ -12,7 +12,7 @@ import os
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from segspark import jvm
@@ -32,6 +32,19 @@ from segspark.orders.ingest import (
 #: Files with these endings are read as Parquet; anything else as CSV (gzip and other Hadoop
 #: codecs are decompressed by their ending, e.g. orders.csv.gz).
 PARQUET_ENDINGS = (".parquet", ".parq")
+#: How a catalog table is named where a run names its input (summary.json's `input`, messages):
+#: `table:db.orders`. No Hadoop filesystem has this scheme, so it never reads as a path.
+TABLE_PREFIX = "table:"
+
+
+def table_source(name: str) -> str:
+    """The input of a run that reads the catalog table `name` (`--input-table`)."""
+    return TABLE_PREFIX + name
+
+
+def table_name(source: str) -> str | None:
+    """The catalog table an input names, or None for a path."""
+    return source[len(TABLE_PREFIX) :] if source.startswith(TABLE_PREFIX) else None
 
 
 def _glob_free(path: str) -> str:
@@ -53,6 +66,8 @@ def check_output_location(input_path: str, output_dir: str) -> None:
     out = Location.of(output_dir)
     if out.path == "/":
         raise UsageError(f"--output {output_dir!r} is the root of its filesystem; give a folder of its own")
+    if table_name(input_path) is not None:
+        return  # a catalog table: no path to be inside of
     if (paths.scheme(input_path) == "") != (paths.scheme(output_dir) == ""):
         return  # one on the default filesystem, which is not known yet: compared once qualified
     if Location.of(_glob_free(input_path)).contains(out):
@@ -99,11 +114,15 @@ def read_first_line(spark: SparkSession, file: str) -> str | None:
 
 
 def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat) -> DataFrame:
-    """Order lines from CSV or Parquet, typed, each with `source_file` and quarantine columns.
+    """Order lines from CSV, Parquet or a catalog table (`table_source`), typed, each with
+    `source_file` and quarantine columns.
 
     Persist the result before counting quarantined lines: Spark refuses (or, pruned, miscounts)
     queries that need only the CSV corrupt-record column of an unparsed file.
     """
+    table = table_name(path)
+    if table is not None:
+        return _read_table(spark, table, source_format)
     files = list_input_files(spark, path)
     if not files:
         raise InputError(f"{path}: no files to read")
@@ -138,10 +157,27 @@ def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat
     return _conformed(source, source_format)
 
 
-def _conformed(source: DataFrame, source_format: SourceFormat) -> DataFrame:
+def _read_table(spark: SparkSession, name: str, source_format: SourceFormat) -> DataFrame:
+    """A catalog table's rows as order lines: its columns checked as a Parquet file's are (by name,
+    lossless widening, text typed value by value), each row's `source_file` the table's name."""
+    try:
+        table = spark.table(name)
+    except AnalysisException as error:
+        if "TABLE_OR_VIEW_NOT_FOUND" in str(error) or "SCHEMA_NOT_FOUND" in str(error):
+            catalog = spark.conf.get("spark.sql.catalogImplementation", "in-memory")
+            raise InputError(f"--input-table {name}: no such table in the session's catalog ({catalog})") from None
+        if "PARSE_SYNTAX_ERROR" in str(error) or "INVALID_IDENTIFIER" in str(error):
+            raise InputError(f"--input-table {name!r}: not a table name (db.table or catalog.db.table)") from None
+        raise
+    check_source_columns(table.schema, source_format.schema, f"table {name}")
+    return _conformed(table, source_format, F.lit(table_source(name)))
+
+
+def _conformed(source: DataFrame, source_format: SourceFormat, source_file: Column | None = None) -> DataFrame:
     # _metadata.file_path is URL-encoded (a space is %20); a '+' in it is a plus, not a space.
-    file_path = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
-    source = source.withColumn(SOURCE_FILE_COLUMN, file_path)
+    if source_file is None:
+        source_file = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
+    source = source.withColumn(SOURCE_FILE_COLUMN, source_file)
     return conform_to_schema(
         source,
         source_format.schema,

@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 
 from segspark.clustering import model, segments
 from segspark.config import Settings
-from segspark.edge import cli, outputs, paths, runs, session, workflow
+from segspark.edge import cli, outputs, paths, runs, session, tables, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
 from segspark.orders.formats import SourceFormat
@@ -28,7 +28,7 @@ from segspark.report import artifact, summary
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.ArgumentParser(prog="score_customers.py", description="Score new orders with a saved segspark model.")
     parser.add_argument("--model", required=True, help="model, run or output folder of a segment run")
-    parser.add_argument("--input", required=True, help="order lines: a file, a folder or a glob")
+    parser.add_argument("--input", help="order lines: a file, a folder or a glob (or --input-table)")
     parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
     cli.add_input_options(parser)
     return parser.parse_args(argv)
@@ -39,8 +39,9 @@ class Options:
     """What the scoring was asked for, typed and checked before Spark starts."""
 
     model: str
-    input: str
+    input: str  # a path, or a catalog table as inputs.table_source(name)
     output: str
+    publish_tables: str | None
     source_format: SourceFormat
     max_quarantined_share: float
     accept_quarantine: bool
@@ -49,12 +50,16 @@ class Options:
 def options(argv: list[str] | None = None) -> Options:
     args = parse_args(argv)
     settings = Settings.load(args.conf_file)
-    segio.check_input_exists(args.input)
-    segio.check_output_location(args.input, args.output)
+    given_input = workflow.input_option(args)
+    if not given_input:
+        raise UsageError("give the new orders with --input or --input-table")
+    segio.check_input_exists(given_input)
+    segio.check_output_location(given_input, args.output)
     return Options(
         model=args.model,
-        input=args.input,
+        input=given_input,
         output=args.output,
+        publish_tables=args.publish_tables and tables.check_database_name(args.publish_tables),
         source_format=workflow.load_source_format(args.source_format or settings.input_format),
         max_quarantined_share=settings.max_quarantined_share,
         accept_quarantine=args.accept_quarantine,
@@ -73,21 +78,25 @@ class Run:
     metadata: dict
     folder: runs.RunFolder
     started: float
+    tables: tables.Tables | None
 
 
 def start(options: Options) -> Run:
     """The session, every path qualified by Hadoop, and the model: found, loaded and checked against
     this input's definitions before any work."""
-    spark = session.start("segspark-score-customers")
+    spark = session.start(
+        "segspark-score-customers", workflow.catalog_for(options.output, options.input, options.publish_tables)
+    )
     started = time.monotonic()
-    input_path, output = paths.qualified(spark, options.input), paths.qualified(spark, options.output)
+    input_path, output = workflow.qualified_input(spark, options.input), paths.qualified(spark, options.output)
     segio.check_output_location(input_path, output)
     model_dir = runs.resolve_model_dir(spark, paths.qualified(spark, options.model))
     check_not_training_output(model_dir, output)
     pipeline, metadata = outputs.load_model(spark, model_dir)
     artifact.check_compatible(metadata, options.source_format, model_dir)
     folder = runs.RunFolder.at(output, runs.new_run_id())
-    return Run(spark, options, input_path, model_dir, pipeline, metadata, folder, started)
+    published_tables = tables.prepare(spark, options.publish_tables) if options.publish_tables else None
+    return Run(spark, options, input_path, model_dir, pipeline, metadata, folder, started, published_tables)
 
 
 def check_not_training_output(model_dir: str, output: str) -> None:
@@ -146,7 +155,19 @@ def publish(run: Run, ingested: workflow.Ingested, scoring: dict) -> dict:
     accounted.release()
     print(summary.format_summary(run_summary, run.folder.path))
     print(f"  scored with {scoring['k']} segments; {scoring['out_of_range']:,} customers out of range")
+    if run.tables:
+        names = segment_names(spark, run.model_dir)
+        workflow.publish_tables(spark, run.tables, run_summary, "score", run.folder, names, None, "score_customers")
     return run_summary
+
+
+def segment_names(spark: SparkSession, model_dir: str) -> dict[int, str]:
+    """The segments' names of the run the model was trained in (its summary.json), where it is one."""
+    run = runs.RunFolder.of(model_dir.rstrip("/").rsplit("/", 1)[0]) if runs.training_output(model_dir) else None
+    if run is None or not run.is_complete(spark):
+        return {}
+    segments = run.summary(spark).get("model", {}).get("segments", {})
+    return {int(segment): described["name"] for segment, described in segments.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

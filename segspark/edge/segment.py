@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from segspark import jvm, refresh
 from segspark.clustering import choose_k, model, segments, stability
 from segspark.config import IN_CHECKOUT, SampleSettings, Settings, project_path
-from segspark.edge import cli, outputs, paths, runs, session, workflow
+from segspark.edge import cli, outputs, paths, runs, session, tables, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
 from segspark.orders import datagen
@@ -36,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="segment_customers.py", description="Segment customers from e-commerce order lines."
     )
-    parser.add_argument("--input", help="order lines: a file, a folder or a glob (CSV or Parquet)")
+    parser.add_argument(
+        "--input", help="order lines: a file, a folder or a glob (CSV or Parquet); default: the built-in sample"
+    )
     parser.add_argument("--output", help="folder that receives runs/<run_id>/ and LATEST")
     cli.add_input_options(parser)
     parser.add_argument("--k", type=int, help="segment with this k instead of choosing it from the elbow")
@@ -58,8 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Options:
     """Everything the run was asked for, from the command line over the settings, typed and checked."""
 
-    input: str | None  # None: the built-in sample
+    input: str | None  # None: the built-in sample; a catalog table as inputs.table_source(name)
     output: str
+    publish_tables: str | None  # a database, or None
     previous: str | None
     no_previous: bool
     source_format: SourceFormat
@@ -83,12 +86,14 @@ def options(argv: list[str] | None = None) -> Options:
     settings = Settings.load(args.conf_file)
     k_min, k_max = _k_range(args, settings)
     output = args.output or paths.local_uri(project_path(settings.output_dir))
-    if args.input:
-        segio.check_input_exists(args.input)
-        segio.check_output_location(args.input, output)
+    given_input = workflow.input_option(args)
+    if given_input:
+        segio.check_input_exists(given_input)
+        segio.check_output_location(given_input, output)
     return Options(
-        input=args.input,
+        input=given_input,
         output=output,
+        publish_tables=args.publish_tables and tables.check_database_name(args.publish_tables),
         previous=args.previous,
         no_previous=args.no_previous,
         source_format=workflow.load_source_format(args.source_format or settings.input_format),
@@ -137,17 +142,22 @@ class Run:
     folder: runs.RunFolder
     previous: refresh.PreviousRun | str
     phases: summary.Phases
+    tables: tables.Tables | None
 
 
 def start(options: Options) -> Run:
     """The session, every path as the session's Hadoop qualifies it (a bare path is on the default
     filesystem: the whole run, its pointer and its report land in one place, read back the same
     way), this run's folder and the run it compares with."""
-    spark = session.start("segspark-segment-customers")
+    spark = session.start(
+        "segspark-segment-customers", workflow.catalog_for(options.output, options.input, options.publish_tables)
+    )
     phases = summary.Phases(JOB, lambda: jvm.jobs_started(spark.sparkContext))
     output = paths.qualified(spark, options.output)
     input_path = (
-        paths.qualified(spark, options.input) if options.input else ensure_sample(spark, options.sample, output)
+        workflow.qualified_input(spark, options.input)
+        if options.input
+        else ensure_sample(spark, options.sample, output)
     )
     segio.check_output_location(input_path, output)
     previous = (
@@ -157,7 +167,9 @@ def start(options: Options) -> Run:
             spark, paths.qualified(spark, options.previous or output), options.source_format, bool(options.previous)
         )
     )
-    return Run(spark, options, input_path, runs.RunFolder.at(output, runs.new_run_id()), previous, phases)
+    published_tables = tables.prepare(spark, options.publish_tables) if options.publish_tables else None
+    folder = runs.RunFolder.at(output, runs.new_run_id())
+    return Run(spark, options, input_path, folder, previous, phases, published_tables)
 
 
 def ensure_sample(spark: SparkSession, sample: SampleSettings, output: str) -> str:
@@ -320,6 +332,12 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
     segmented.customers.unpersist()
     accounted.release()
     print(summary.format_summary(run_summary, folder.path))
+    if run.tables:
+        rows = tables.segment_rows(
+            folder.run_id, segmented.model_summary, segmented.refresh, segmented.profiles.feature_quantiles
+        )
+        names = {name.segment: name.name for name in segmented.names}
+        workflow.publish_tables(spark, run.tables, run_summary, "segment", folder, names, rows, JOB)
     return run_summary
 
 

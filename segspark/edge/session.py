@@ -21,11 +21,16 @@ be started by plain spark-submit or a scheduler. So the job applies them itself,
 from __future__ import annotations
 
 import os
+import re
+import shlex
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from segspark.config import conf_resource
+from segspark.config import IN_CHECKOUT, conf_resource
+from segspark.edge import paths
+from segspark.edge.paths import local_path, local_uri
+from segspark.errors import UsageError
 
 REQUIRED = {
     "spark.speculation": ("false", "speculative duplicate tasks would race to write published files"),
@@ -47,6 +52,17 @@ LOCAL_DEFAULTS = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
+#: Settings that give a session a catalog of its own (a cluster's Hive metastore, Glue, a Delta or
+#: Iceberg session catalog): where any is given, or a hive-site.xml is in the configuration, the run
+#: uses that catalog as configured.
+CATALOG_SETTINGS = (
+    "spark.sql.catalogImplementation",
+    "spark.sql.catalog.spark_catalog",
+    "spark.sql.defaultCatalog",
+    "spark.hadoop.hive.metastore.uris",
+)
+#: The folder of an output folder that keeps its built-in catalog (`local_catalog`).
+CATALOG_FOLDER = "catalog"
 #: What summary.json's `run.guarantees` records of the session the run had.
 RECORDED = (*REQUIRED, "spark.ui.enabled", "spark.driver.bindAddress")
 
@@ -90,14 +106,60 @@ def settings_for(given: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     return apply, lines
 
 
-def start(app_name: str) -> SparkSession:
+def has_own_catalog(given: dict[str, str]) -> bool:
+    """Whether the launch settings (or a hive-site.xml beside them) configure a catalog."""
+    if any(key in given for key in CATALOG_SETTINGS):
+        return True
+    folders = (os.environ.get("SPARK_CONF_DIR"), os.environ.get("HADOOP_CONF_DIR"))
+    return any(folder and os.path.exists(os.path.join(folder, "hive-site.xml")) for folder in folders)
+
+
+def local_catalog(folder: str) -> dict[str, str]:
+    """Spark's built-in Hive catalog kept in a local `folder`: a Derby metastore (one process at a
+    time) and the tables' warehouse. The tables are there for the next process that opens it."""
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": local_uri(os.path.join(folder, "warehouse")),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={os.path.join(folder, 'metastore_db')};create=true"
+        ),
+    }
+
+
+def catalog_folder(output: str, given: dict[str, str]) -> str:
+    """The local folder of an output folder's built-in catalog: `<output>/catalog`. Derby keeps its
+    metastore on a local disk, so an output on another filesystem (HDFS, a bare path on a cluster
+    whose default filesystem is HDFS) needs a catalog of the session's own."""
+    default_fs = given.get("spark.hadoop.fs.defaultFS") or _hadoop_default_fs()
+    where = output if paths.scheme(output) else (default_fs or "file:///")
+    if paths.scheme(where) != "file":
+        raise UsageError(
+            f"--output {output} is not on a local disk and the session has no catalog configured: "
+            "give it one (e.g. --conf spark.sql.catalogImplementation=hive with the cluster's hive-site.xml "
+            "or hive.metastore.uris), or an output folder on a local disk for the built-in catalog"
+        )
+    return os.path.join(os.path.abspath(local_path(output)), CATALOG_FOLDER)
+
+
+def _hadoop_default_fs() -> str | None:
+    """fs.defaultFS as Hadoop's own configuration files (core-site.xml) give it, before Spark starts."""
+    return SparkContext._jvm.org.apache.hadoop.conf.Configuration().get("fs.defaultFS")
+
+
+def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     """The job's session: the launcher's settings plus segspark's (see the module), lines printed
-    for every user setting segspark overrode."""
+    for every user setting segspark overrode.
+
+    `catalog_for`: the output folder of a run that reads or publishes tables. Where the session has
+    no catalog configured, it gets the built-in one kept under that folder (`local_catalog`).
+    """
     running = SparkContext._active_spark_context is not None  # e.g. the tests' session: keep its settings
     given = dict(launch_conf().getAll())
     apply, lines = settings_for(given)
     if running:
         apply = {key: value for key, value in apply.items() if key in REQUIRED}
+    elif catalog_for is not None:
+        apply.update(catalog_settings(catalog_for, given))
     for line in lines:
         print(line)
     builder = SparkSession.builder.appName(app_name)
@@ -106,6 +168,36 @@ def start(app_name: str) -> SparkSession:
     spark = builder.getOrCreate()
     _wheels_importable_on_workers(spark)
     return spark
+
+
+def catalog_settings(output: str, given: dict[str, str]) -> dict[str, str]:
+    """What a run that uses tables adds to the session: nothing where a catalog is configured (Hive
+    support turned on where only a hive-site.xml says so); else the built-in catalog of `output`."""
+    if has_own_catalog(given):
+        return {} if "spark.sql.catalogImplementation" in given else {"spark.sql.catalogImplementation": "hive"}
+    folder = catalog_folder(output, given)
+    os.makedirs(folder, exist_ok=True)
+    # Derby writes its log to the working folder unless told otherwise; before the metastore starts
+    SparkContext._jvm.java.lang.System.setProperty("derby.stream.error.file", os.path.join(folder, "derby.log"))
+    return local_catalog(folder)
+
+
+def query_hint(spark: SparkSession, database: str) -> str | None:
+    """How to query the tables of a run that used an output folder's built-in catalog (None for a
+    catalog of the session's own: query it as usual)."""
+    conf = spark.sparkContext.getConf()
+    url = conf.get("spark.hadoop.javax.jdo.option.ConnectionURL", "") or ""
+    found = re.fullmatch(r"jdbc:derby:;databaseName=(.*)/metastore_db;create=true", url)
+    if not found or not found.group(1).endswith("/" + CATALOG_FOLDER):
+        return None
+    folder = found.group(1)
+    sql = f"SELECT * FROM {database}.segspark_current LIMIT 10"
+    if IN_CHECKOUT:
+        return (
+            f"query them with: ./spark-sql.sh {shlex.quote(folder[: -len(CATALOG_FOLDER) - 1])} -e {shlex.quote(sql)}"
+        )
+    settings = " ".join(f"--conf {shlex.quote(f'{key}={value}')}" for key, value in local_catalog(folder).items())
+    return f"query them with: spark-sql {settings} -e {shlex.quote(sql)}"
 
 
 def _wheels_importable_on_workers(spark: SparkSession) -> None:

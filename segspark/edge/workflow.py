@@ -7,6 +7,7 @@ exactly the same ingest, rules and features as training did.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -14,8 +15,8 @@ from pyspark.sql import functions as F
 
 from segspark import refresh
 from segspark.edge import inputs as segio
-from segspark.edge import outputs, paths, runs
-from segspark.errors import InputError, QualityError
+from segspark.edge import outputs, paths, runs, session, tables
+from segspark.errors import InputError, QualityError, UsageError
 from segspark.orders import accounting, features, formats
 from segspark.orders.accounting import LineCounts
 from segspark.orders.formats import SourceFormat
@@ -37,6 +38,46 @@ class AccountedCustomers:
     def release(self) -> None:
         for frame in self._persisted:
             frame.unpersist()
+
+
+def input_option(args: Any) -> str | None:
+    """The run's input from --input or --input-table (not both): a path, or a table as
+    `inputs.table_source(name)`."""
+    if args.input and args.input_table:
+        raise UsageError("give --input or --input-table, not both")
+    return segio.table_source(args.input_table) if args.input_table else args.input
+
+
+def qualified_input(spark: SparkSession, source: str) -> str:
+    """An input path as the session's Hadoop qualifies it; a table as named."""
+    return source if segio.table_name(source) else paths.qualified(spark, source)
+
+
+def catalog_for(output: str, source: str | None, publish_tables: str | None) -> str | None:
+    """The output folder whose built-in catalog the session gets where it has none of its own:
+    for a run that reads or publishes tables (segspark.edge.session.start)."""
+    return output if publish_tables or (source and segio.table_name(source)) else None
+
+
+def publish_tables(
+    spark: SparkSession,
+    published: tables.Tables,
+    run_summary: dict,
+    job: str,
+    folder: runs.RunFolder,
+    names: dict[int, str],
+    segment_rows: list | None,
+    prefix: str,
+) -> None:
+    """A published run (its folder complete, LATEST replaced) into the tables, its customers read
+    back from its customers/: the tables hold what the folder holds."""
+    customers = spark.read.parquet(paths.glob_escaped(folder.file("customers")))
+    tables.publish(spark, published, run_summary, job, folder.path, customers, names, segment_rows)
+    print(f"{prefix}: run {folder.run_id} published to the tables of {published.database} "
+          f"({', '.join(tables.TABLES)}; view {tables.CURRENT})")  # fmt: skip
+    hint = session.query_hint(spark, published.database)
+    if hint:
+        print(f"{prefix}: {hint}")
 
 
 def load_source_format(name_or_path: str) -> SourceFormat:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from segspark.edge import session
+from segspark.errors import UsageError
 
 
 def test_the_guarantees_win_over_a_clusters_conf_and_its_other_settings_are_kept():
@@ -28,3 +31,25 @@ def test_a_local_run_binds_to_loopback_and_keeps_the_ui_off_unless_asked():
     assert apply["spark.ui.enabled"] == "false"
     asked, _ = session.settings_for({"spark.ui.enabled": "true"})
     assert "spark.ui.enabled" not in asked
+
+
+def test_a_run_with_tables_uses_the_sessions_own_catalog_where_one_is_configured(tmp_path, monkeypatch, spark):
+    monkeypatch.delenv("HADOOP_CONF_DIR", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    given = {"spark.sql.catalogImplementation": "hive", "spark.hadoop.hive.metastore.uris": "thrift://metastore:9083"}
+    assert session.catalog_settings("/out", given) == {}
+    assert not session.has_own_catalog({})
+    (tmp_path / "hive-site.xml").write_text("<configuration/>")  # the cluster's metastore, by its file
+    assert session.catalog_settings("/out", {}) == {"spark.sql.catalogImplementation": "hive"}
+
+
+def test_without_one_the_built_in_catalog_lives_under_a_local_output_and_elsewhere_is_refused(tmp_path, spark):
+    output = tmp_path / "o ut"
+    assert session.catalog_folder(str(output), {}) == str(output / "catalog")
+    assert session.catalog_folder(f"file://{output}", {}) == str(output / "catalog")
+    settings = session.local_catalog(str(output / "catalog"))
+    assert settings["spark.sql.catalogImplementation"] == "hive"
+    assert settings["spark.hadoop.javax.jdo.option.ConnectionURL"].startswith(f"jdbc:derby:;databaseName={output}/")
+    for output, given in (("hdfs://namenode/out", {}), ("/out", {"spark.hadoop.fs.defaultFS": "hdfs://namenode"})):
+        with pytest.raises(UsageError, match=r"is not on a local disk and the session has no catalog configured"):
+            session.catalog_folder(output, given)

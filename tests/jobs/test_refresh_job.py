@@ -6,7 +6,9 @@ output folder, compares itself with the first (its LATEST). A third, with k = 2 
 run, retires a segment; scoring then keeps the carried ids.
 
 The jobs' main() run in the tests' SparkSession (no JVM start per run): what spark-submit adds is
-covered by tests/test_segment_customers_job.py and tests/test_hardening_job.py.
+covered by tests/test_segment_customers_job.py and tests/test_hardening_job.py. The two periods'
+runs (`two_periods`, tests/jobs/conftest.py) also publish into catalog tables, the second reading
+its export from a table: tests/jobs/test_tables_job.py reads them.
 """
 
 from __future__ import annotations
@@ -20,40 +22,15 @@ import pytest
 
 from jobs import score_customers, segment_customers
 from segspark.errors import InputError
-from tests.builders import habit_orders_file, published
+from tests.builders import MOVERS, published, run_job
+from tests.builders import PERIOD_ARGS as ARGS
 
 pytestmark = pytest.mark.e2e
-
-PERIOD_1 = {c: "low" for c in range(1, 21)} | {c: "returner" for c in range(21, 41)} | {c: "big" for c in range(41, 61)}
-MOVERS = range(1, 6)
-PERIOD_2 = (
-    {c: habit for c, habit in PERIOD_1.items() if c <= 57}
-    | {c: "big" for c in MOVERS}
-    | {61: "low", 62: "low", 63: "returner", 64: "returner", 65: "big", 66: "big"}
-)
-ARGS = ("--k", "3", "--k-range", "1..4", "--restarts", "2")
-
-
-def run_job(job, *args: str) -> None:
-    """A job's main() in this session, as spark-submit would run it; a failure raises here."""
-    assert job.main(list(args)) == 0
 
 
 def segment_of(run: Path) -> dict[int, int]:
     customers = pd.read_parquet(run / "customers")
     return dict(zip(customers["customer_id"], customers["segment"]))
-
-
-@pytest.fixture(scope="module")
-def two_periods(spark, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("refresh")
-    first_input = habit_orders_file(folder, "period-1.csv", PERIOD_1)
-    second_input = habit_orders_file(folder, "period-2.csv", PERIOD_2)
-    output = folder / "out"
-    run_job(segment_customers, "--input", str(first_input), "--output", str(output), *ARGS)
-    first_run = published(output)
-    run_job(segment_customers, "--input", str(second_input), "--output", str(output), *ARGS)
-    return folder, first_run, published(output), second_input
 
 
 def test_the_first_run_says_it_had_nothing_to_compare_with(two_periods):

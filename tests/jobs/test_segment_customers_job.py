@@ -6,12 +6,14 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
 
 import pandas as pd
 import pytest
 
 from tests.browser import require_in_ci
 from tests.builders import HEADER, csv_line, published, submit
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +51,7 @@ def small_run(tmp_path_factory):
         )
         + "\n"
     )
-    output = tmp_path / "out"
+    output = tmp_path / "o ut"  # a space: Hadoop paths, Derby and the query command all take it
     env = {**os.environ, "SEGSPARK_PSEUDONYM_KEY": PSEUDONYM_KEY}
     # a quarter of these lines is quarantined on purpose: past the quality gate, accepted for this run
     result = submit(
@@ -63,6 +65,8 @@ def small_run(tmp_path_factory):
         "1",
         "--png",
         "--accept-quarantine",
+        "--publish-tables",
+        "segspark",
         env=env,
     )
     return result, output
@@ -104,6 +108,21 @@ def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(smal
     assert "only,three,fields" in set(quarantine["raw_line"])
     assert f"published: file:{run_dir}" in result.stdout  # where it went, as Hadoop names it
     assert "lines in" in result.stdout
+
+
+def test_without_a_catalog_the_run_publishes_into_one_under_its_output_that_spark_sql_reads(small_run):
+    result, output = small_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (output / "catalog" / "metastore_db").is_dir() and not (REPO / "derby.log").exists()
+    hint = next(line for line in result.stdout.splitlines() if "query them with:" in line)
+    assert f"./spark-sql.sh '{output}' -e" in hint
+    query = subprocess.run(
+        ["./spark-sql.sh", str(output), "-e", "SELECT count(*), min(run_id) FROM segspark.segspark_current"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stderr[-2000:]
+    count, run_id = query.stdout.strip().splitlines()[-1].split("\t")
+    assert (int(count), run_id) == (2, published(output).name)
 
 
 def test_the_report_holds_every_chart_and_no_raw_payload_from_the_data(small_run):
