@@ -131,6 +131,9 @@ def main() -> int:
         ("seeds on 25,000", seeded(replace(settings, seeding_sample=25_000))),
         ("seeds on 30,000", seeded(replace(settings, seeding_sample=30_000))),
         ("Lloyd tol 1e-2", seeded(replace(settings, tol=1e-2))),
+        ("Lloyd tol 5e-3", seeded(replace(settings, tol=5e-3))),
+        ("Lloyd tol 3e-3", seeded(replace(settings, tol=3e-3))),
+        ("Lloyd tol 2e-3", seeded(replace(settings, tol=2e-3))),
     ]
     if args.old:
         variants.append(("spark.ml k-means||, best of 8 restarts (the old default)", spark_ml(8)))

@@ -7,6 +7,7 @@ files land together on whatever filesystem its output folder is.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import uuid
@@ -21,6 +22,18 @@ from segspark.errors import UsageError
 
 def write_json(spark: SparkSession, path: str, payload: dict) -> None:
     paths.write_text(spark, path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+#: customers/ gets one file per this many customers (at least one).
+CUSTOMERS_PER_FILE = 1_000_000
+
+
+def write_customers(customers: DataFrame, count: int, path: str) -> None:
+    """A run's customers/: hash-partitioned by customer id into a file count fixed by the number of
+    customers, each file sorted by id. A rerun on the same input writes the same files; no global
+    sort (its sampling pass and range shuffle cost more than this at 10M customers)."""
+    files = max(1, math.ceil(count / CUSTOMERS_PER_FILE))
+    customers.repartition(files, "customer_id").sortWithinPartitions("customer_id").write.parquet(path)
 
 
 def write_order_lines(lines: DataFrame, path: str, file_format: str) -> None:

@@ -128,7 +128,7 @@ def score(run: Run, accounted: workflow.AccountedCustomers) -> dict:
         .transform(lambda frame: segments.with_segments(frame, numbering))
         .transform(lambda frame: segments.with_out_of_range(frame, p99))
     )
-    scored.orderBy("customer_id").write.parquet(run.folder.file("customers"))
+    outputs.write_customers(scored, accounted.counts.customers, run.folder.file("customers"))
     by_segment = segments.sizes_and_out_of_range(
         run.spark.read.parquet(paths.glob_escaped(run.folder.file("customers")))
     )

@@ -288,7 +288,7 @@ def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
         numbering = refreshed.numbering
     segment_profiles = cluster_profiles.renumbered(numbering)
     segmented = segments.with_segments(measured, numbering)
-    segmented.orderBy("customer_id").write.parquet(run.folder.file("customers"))
+    outputs.write_customers(segmented, ingested.accounted.counts.customers, run.folder.file("customers"))
     names = naming.segment_names(segment_profiles.feature_quantiles)  # from the data, also on a refresh
     segment_centres = {numbering[c]: centre for c, centre in enumerate(cluster_centres)}
     fitted = summary.model_summary(
