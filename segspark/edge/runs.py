@@ -154,9 +154,14 @@ def resolve_model_dir(spark: SparkSession, path: str) -> str:
     raise InputError(f"{path}: no segspark model here (expected {MODEL_METADATA}, or complete runs with one)")
 
 
-def training_output(model_dir: str) -> str | None:
-    """The output folder a model was published in (…/runs/<run_id>/model), if it was."""
+def training_run(model_dir: str) -> RunFolder | None:
+    """The run folder a model was saved in (…/runs/<run_id>/model), if it was."""
     if not model_dir.rstrip("/").endswith("/model"):
         return None
-    run = RunFolder.of(model_dir.rstrip("/")[: -len("/model")])
+    return RunFolder.of(model_dir.rstrip("/")[: -len("/model")])
+
+
+def training_output(model_dir: str) -> str | None:
+    """The output folder a model was published in, if it was."""
+    run = training_run(model_dir)
     return run.output if run else None

@@ -163,7 +163,7 @@ def publish(run: Run, ingested: workflow.Ingested, scoring: dict) -> dict:
 
 def segment_names(spark: SparkSession, model_dir: str) -> dict[int, str]:
     """The segments' names of the run the model was trained in (its summary.json), where it is one."""
-    run = runs.RunFolder.of(model_dir.rstrip("/").rsplit("/", 1)[0]) if runs.training_output(model_dir) else None
+    run = runs.training_run(model_dir)
     if run is None or not run.is_complete(spark):
         return {}
     segments = run.summary(spark).get("model", {}).get("segments", {})

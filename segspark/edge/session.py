@@ -21,7 +21,6 @@ be started by plain spark-submit or a scheduler. So the job applies them itself,
 from __future__ import annotations
 
 import os
-import re
 import shlex
 
 from pyspark import SparkConf, SparkContext
@@ -63,6 +62,7 @@ CATALOG_SETTINGS = (
 )
 #: The folder of an output folder that keeps its built-in catalog (`local_catalog`).
 CATALOG_FOLDER = "catalog"
+_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
 #: What summary.json's `run.guarantees` records of the session the run had.
 RECORDED = (*REQUIRED, "spark.ui.enabled", "spark.driver.bindAddress")
 
@@ -120,9 +120,7 @@ def local_catalog(folder: str) -> dict[str, str]:
     return {
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": local_uri(os.path.join(folder, "warehouse")),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": (
-            f"jdbc:derby:;databaseName={os.path.join(folder, 'metastore_db')};create=true"
-        ),
+        _METASTORE_URL: f"jdbc:derby:;databaseName={os.path.join(folder, 'metastore_db')};create=true",
     }
 
 
@@ -138,6 +136,11 @@ def catalog_folder(output: str, given: dict[str, str]) -> str:
             "give it one (e.g. --conf spark.sql.catalogImplementation=hive with the cluster's hive-site.xml "
             "or hive.metastore.uris), or an output folder on a local disk for the built-in catalog"
         )
+    return built_in_catalog_folder(output)
+
+
+def built_in_catalog_folder(output: str) -> str:
+    """Where a local output folder keeps its built-in catalog: `<output>/catalog` on the driver's disk."""
     return os.path.join(os.path.abspath(local_path(output)), CATALOG_FOLDER)
 
 
@@ -182,21 +185,19 @@ def catalog_settings(output: str, given: dict[str, str]) -> dict[str, str]:
     return local_catalog(folder)
 
 
-def query_hint(spark: SparkSession, database: str) -> str | None:
-    """How to query the tables of a run that used an output folder's built-in catalog (None for a
+def query_hint(spark: SparkSession, database: str, output: str | None) -> str | None:
+    """How to query the tables of a run that used its output folder's built-in catalog (None for a
     catalog of the session's own: query it as usual)."""
-    conf = spark.sparkContext.getConf()
-    url = conf.get("spark.hadoop.javax.jdo.option.ConnectionURL", "") or ""
-    found = re.fullmatch(r"jdbc:derby:;databaseName=(.*)/metastore_db;create=true", url)
-    if not found or not found.group(1).endswith("/" + CATALOG_FOLDER):
+    if output is None or not paths.is_local(output):
         return None
-    folder = found.group(1)
+    folder = built_in_catalog_folder(output)
+    built_in = local_catalog(folder)
+    if spark.sparkContext.getConf().get(_METASTORE_URL) != built_in[_METASTORE_URL]:
+        return None
     sql = f"SELECT * FROM {database}.segspark_current LIMIT 10"
     if IN_CHECKOUT:
-        return (
-            f"query them with: ./spark-sql.sh {shlex.quote(folder[: -len(CATALOG_FOLDER) - 1])} -e {shlex.quote(sql)}"
-        )
-    settings = " ".join(f"--conf {shlex.quote(f'{key}={value}')}" for key, value in local_catalog(folder).items())
+        return f"query them with: ./spark-sql.sh {shlex.quote(os.path.dirname(folder))} -e {shlex.quote(sql)}"
+    settings = " ".join(f"--conf {shlex.quote(f'{key}={value}')}" for key, value in built_in.items())
     return f"query them with: spark-sql {settings} -e {shlex.quote(sql)}"
 
 

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from segspark.clustering.segments import OUT_OF_RANGE, SEGMENT
 from segspark.errors import InputError, UsageError
 from segspark.report.profiles import ALL_SEGMENTS
 from segspark.schemas import (
@@ -127,9 +128,9 @@ def _append(frame: DataFrame, name: str) -> None:
 def customer_rows(customers: DataFrame, run_id: str, names: Mapping[int, str]) -> DataFrame:
     """A run's customers/ as rows of segspark_customer_segments: with run_id and the segment's name."""
     name_of = F.create_map(*[part for s, n in sorted(names.items()) for part in (F.lit(s), F.lit(n))])
-    with_name = customers.withColumn("segment_name", name_of[F.col("segment")] if names else F.lit(None))
-    if "out_of_range" not in customers.columns:
-        with_name = with_name.withColumn("out_of_range", F.lit(None))
+    with_name = customers.withColumn("segment_name", name_of[F.col(SEGMENT)] if names else F.lit(None))
+    if OUT_OF_RANGE not in customers.columns:  # a segment run's customers: only scoring sets it
+        with_name = with_name.withColumn(OUT_OF_RANGE, F.lit(None))
     return with_name.withColumn("run_id", F.lit(run_id)).select(
         *[F.col(field.name).cast(field.dataType).alias(field.name) for field in CUSTOMER_SEGMENTS_TABLE.fields]
     )

@@ -75,7 +75,7 @@ def publish_tables(
     tables.publish(spark, published, run_summary, job, folder.path, customers, names, segment_rows)
     print(f"{prefix}: run {folder.run_id} published to the tables of {published.database} "
           f"({', '.join(tables.TABLES)}; view {tables.CURRENT})")  # fmt: skip
-    hint = session.query_hint(spark, published.database)
+    hint = session.query_hint(spark, published.database, folder.output)
     if hint:
         print(f"{prefix}: {hint}")
 
