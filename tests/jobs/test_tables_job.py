@@ -21,7 +21,7 @@ from segspark.edge import outputs, tables, workflow
 from segspark.errors import InputError
 from segspark.orders import datagen
 from segspark.orders.formats import built_in
-from tests.builders import PERIOD_1, PERIOD_2, PERIOD_ARGS, published, run_job
+from tests.builders import HEADER, PERIOD_1, PERIOD_2, PERIOD_ARGS, csv_line, published, run_job
 from tests.jobs.conftest import TABLES_DATABASE as DATABASE
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +111,26 @@ def test_an_input_table_of_the_built_in_sample_gives_the_features_of_its_csv(spa
     assert_df_equality(from_table.customers, from_csv.customers, ignore_row_order=True)
     from_csv.release()
     from_table.release()
+
+
+def test_a_bad_value_in_an_input_table_quarantines_its_row_naming_the_column(spark, tmp_path):
+    spark.sql("CREATE DATABASE IF NOT EXISTS shop")
+    lines = [csv_line(customer_id=1, order_id=10), csv_line(customer_id=2, order_id=20, ordered_item_quantity="lots")]
+    csv = tmp_path / "orders.csv"
+    csv.write_text("\n".join([HEADER, *lines]) + "\n")
+    spark.read.option("header", True).csv(str(csv)).write.saveAsTable("shop.orders_with_a_bad_value")
+    source = segio.table_source("shop.orders_with_a_bad_value")
+    accounted = workflow.accounted_customers(spark, source, built_in("shopify"), str(tmp_path / "quarantine"))
+    assert (accounted.counts.lines_in, accounted.counts.lines_used, accounted.counts.lines_quarantined) == (2, 1, 1)
+    quarantined = accounted.quarantined_lines.collect()
+    assert [(row.source_file, row.quarantine_rule, row.quarantine_reason) for row in quarantined] == [
+        (
+            "table:shop.orders_with_a_bad_value",
+            "bad_ordered_item_quantity",
+            "ordered_item_quantity is not a whole number: 'lots'",
+        )
+    ]
+    accounted.release()
 
 
 def test_a_missing_table_or_column_is_one_line(spark, tmp_path):
