@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.segspark-installed
 
-.PHONY: run test lint format dist venv java browser clean
+.PHONY: run test lint format dist venv java browser jars clean
 
 run: java $(STAMP)
 	./spark-submit.sh jobs/segment_customers.py $(ARGS)
 
-test: java browser lint
+test: java browser jars lint
 	SPARK_LOCAL_IP=127.0.0.1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Style and layering, in seconds: ruff's linter and formatter (check only) and the import contract
@@ -35,6 +35,18 @@ dist: $(STAMP)
 
 java:
 	@scripts/ensure-java.sh
+
+# The JVM dependencies of the test cluster (Hadoop's minicluster) and of s3a:// (hadoop-aws and the
+# AWS SDK it names), exact versions in jvm/*/pom.xml, fetched from Maven Central into build/jars/
+# (git-ignored; ~800 MB, most of it the AWS SDK's bundle). `make run` needs none of them.
+JARS := build/jars
+jars: $(JARS)/test-cluster/.fetched $(JARS)/s3a/.fetched
+
+$(JARS)/%/.fetched: jvm/%/pom.xml
+	@scripts/ensure-maven.sh
+	rm -rf $(JARS)/$*
+	mvn -q -B -f jvm/$*/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$(CURDIR)/$(JARS)/$*"
+	touch $@
 
 browser:
 	@scripts/ensure-chromium.sh

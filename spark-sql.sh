@@ -32,6 +32,7 @@ export SPARK_CONF_DIR="${SPARK_CONF_DIR:-$here/conf}"
 exec spark-sql \
   --driver-java-options "\"-Dderby.stream.error.file=$catalog/derby.log\"" \
   --conf spark.ui.enabled=false \
+  --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
   --conf spark.sql.catalogImplementation=hive \
   --conf "spark.sql.warehouse.dir=file://$catalog/warehouse" \
   --conf "spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName=$catalog/metastore_db;create=true" \

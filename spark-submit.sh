@@ -48,23 +48,31 @@ if [ -z "$master" ]; then
   master='local[*]'
   submit_options=(--master "$master" "${submit_options[@]+"${submit_options[@]}"}")
 fi
+deploy_mode="$(option_value --deploy-mode "${submit_options[@]+"${submit_options[@]}"}")"
+if [[ "$master" == yarn* ]] && [ -z "${HADOOP_CONF_DIR:-}" ] && [ -z "${YARN_CONF_DIR:-}" ]; then
+  echo "spark-submit.sh: --master $master needs the cluster's Hadoop configuration: set HADOOP_CONF_DIR (or YARN_CONF_DIR) to the folder holding its core-site.xml and yarn-site.xml" >&2
+  exit 2
+fi
 
-# The package travels to the executors as a zip named by its sources' content, so it is never stale;
-# runs started together build it under their own temporary names and rename it into place.
+# The package travels to the executors (and, in cluster deploy mode, to the driver) as a zip named by
+# its content, so it is never stale: the sources, and conf/ as the package data a wheel carries
+# (segspark/conf/), for a driver that runs away from this checkout. Runs started together build it
+# under their own temporary names and rename it into place.
 zip_file="$(cd "$here" && "$venv/bin/python" - <<'PY'
 import hashlib, os, pathlib, tempfile, zipfile
-sources = sorted(pathlib.Path("segspark").rglob("*.py"))
+sources = [(path, path) for path in sorted(pathlib.Path("segspark").rglob("*.py"))]
+sources += [(path, pathlib.Path("segspark") / path) for path in sorted(pathlib.Path("conf").rglob("*")) if path.is_file()]
 digest = hashlib.sha256()
-for path in sources:
-    digest.update(str(path).encode() + b"\0" + path.read_bytes())
+for path, name in sources:
+    digest.update(str(name).encode() + b"\0" + path.read_bytes())
 target = pathlib.Path("build") / f"segspark-{digest.hexdigest()[:16]}.zip"
 if not target.exists():
     target.parent.mkdir(exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".segspark-", suffix=".zip")
     os.close(handle)
     with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sources:
-            archive.write(path)
+        for path, name in sources:
+            archive.write(path, name)
     os.replace(temporary, target)
 print(target.resolve())
 PY
@@ -87,8 +95,8 @@ if not path:  # the built-in sample (70,000 lines: 9 MB)
     raise SystemExit
 if path.startswith("file:"):
     path = "/" + path[len("file:"):].lstrip("/")
-elif "://" in path:
-    print(-1)  # another filesystem: its size is not known here
+elif "://" in path or os.environ.get("HADOOP_CONF_DIR"):
+    print(-1)  # another filesystem (a bare path is on the default one of HADOOP_CONF_DIR): size unknown
     raise SystemExit
 files = glob.glob(path) if any(mark in path for mark in "*?[") else [path] if os.path.exists(path) else []
 total = 0
@@ -109,11 +117,37 @@ if [ "$jit" = c1 ]; then
   export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:+$SPARK_SUBMIT_OPTS }-XX:TieredStopAtLevel=1"
 fi
 
-export SEGSPARK_HOME="$here"
 export SPARK_CONF_DIR="${SPARK_CONF_DIR:-$here/conf}"
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$venv/bin/python}"
 export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$venv/bin/python}"
-export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+if [ "$deploy_mode" != cluster ]; then
+  # The driver runs here: it reads this checkout's conf/ and keeps the built-in sample in data/.
+  # (In cluster deploy mode the driver runs in a container, which YARN hands this machine's
+  # PYTHONPATH: it gets segspark and its settings from the zip alone, as from a wheel.)
+  export SEGSPARK_HOME="$here"
+  export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
-exec "$venv/bin/spark-submit" "${submit_options[@]}" --py-files "$zip_file" "$job" "$@"
+if [ "$deploy_mode" != cluster ] || [[ "$master" != yarn* ]]; then
+  exec "$venv/bin/spark-submit" "${submit_options[@]}" --py-files "$zip_file" "$job" "$@"
+fi
+
+# YARN cluster deploy mode: the job's console is the driver container's log; what reaches this
+# terminal is the application's reports. The job makes its outcome the application's diagnostics
+# (segspark.edge.yarn): it is said here last, and a failure exits with the job's own exit code.
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+set +e
+"$venv/bin/spark-submit" "${submit_options[@]}" --py-files "$zip_file" "$job" "$@" 2>&1 \
+  | tee "$report" | grep --line-buffered -v -E $'^\tat |^\t\\.\\.\\. [0-9]+ more'
+status=${PIPESTATUS[0]}
+set -e
+application="$(grep -o -m1 'application_[0-9]*_[0-9]*' "$report" || true)"
+outcome="$(grep -E '^\s*diagnostics: |Application diagnostics message: ' "$report" | tail -n 1 \
+  | sed -E 's/^.*(diagnostics: |diagnostics message: )//')"
+echo "spark-submit.sh: YARN application ${application:-?}: ${outcome:-no diagnostics} (the job's console: yarn logs -applicationId ${application:-ID} -log_files stdout)" >&2
+if [ "$status" -ne 0 ]; then
+  code="$(sed -nE 's/.*\(exit ([0-9]+)\)$/\1/p' <<<"$outcome")"
+  exit "${code:-$status}"
+fi

@@ -9,6 +9,7 @@ import sys
 import traceback
 from typing import Callable
 
+from segspark.edge import runs, yarn
 from segspark.errors import InputError, UsageError
 
 EXIT_INPUT = 2
@@ -44,6 +45,48 @@ def _spark_failure_line(error: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
+#: Failures of where the data lives or of the cluster's set-up, not of segspark or the input's lines:
+#: each is one line saying what to fix (exit 2), matched in the Java exception's text.
+ENVIRONMENT_FAILURES = (
+    (
+        r"Class org\.apache\.hadoop\.fs\.s3a\.S3AFileSystem not found",
+        lambda found: (
+            "s3a:// paths need Hadoop's hadoop-aws and the AWS SDK on the driver's and the executors' class "
+            "path: on a cluster its Hadoop's own; with this checkout's Spark `make jars`, then --conf "
+            "spark.driver.extraClassPath='build/jars/s3a/*' and the same for spark.executor.extraClassPath (docs/running.md)"
+        ),
+    ),
+    (
+        r"UnknownStoreException: `?(s3a://[^/`'\s:]+)",
+        lambda found: f"{found[1]}: no such bucket (or none these credentials can see); create it or fix the path",
+    ),
+    (
+        r"AccessDeniedException: `?(s3a://[^`'\s:]+)",
+        lambda found: (
+            f"{found[1]}: S3 refused access (403 Forbidden): check the credentials "
+            "(fs.s3a.access.key and fs.s3a.secret.key, or the credential provider) and the bucket's policy"
+        ),
+    ),
+    (
+        r"SafeModeException: ([^\n]*?)\.? Name node is in safe mode",
+        lambda found: (
+            f"HDFS is in safe mode and refuses writes ({found[1]}): wait until the NameNode leaves it "
+            "(hdfs dfsadmin -safemode get), then run again"
+        ),
+    ),
+)
+
+
+def environment_failure(error: BaseException) -> str | None:
+    """The one line for a failure of the storage or cluster set-up (ENVIRONMENT_FAILURES), or None."""
+    text = str(error)
+    for pattern, line in ENVIRONMENT_FAILURES:
+        found = re.search(pattern, text)
+        if found:
+            return line(found)
+    return None
+
+
 EXIT_INTERRUPTED = 130
 
 
@@ -61,8 +104,11 @@ def run(main: Callable[[], int | None], job: str) -> None:
     """Run a job's main(), turning known failures into one line on stderr and an exit code.
 
     Set SEGSPARK_DEBUG=1 to see the full traceback of an unexpected failure. Ctrl-C ends the job at
-    once (exit 130), without waiting for the work queued in its threads; nothing is published.
+    once (exit 130), without waiting for the work queued in its threads; nothing is published. In
+    YARN's cluster deploy mode the outcome's line is also the application's diagnostics
+    (segspark.edge.yarn).
     """
+    message = None
     try:
         code = main() or 0
     except KeyboardInterrupt:
@@ -71,17 +117,24 @@ def run(main: Callable[[], int | None], job: str) -> None:
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)  # threads still running queued work are not waited for
     except InputError as error:
-        print(f"{job}: input error: {error}", file=sys.stderr)
-        code = EXIT_INPUT
+        message, code = f"{job}: input error: {error}", EXIT_INPUT
     except UsageError as error:
-        print(f"{job}: {error}", file=sys.stderr)
-        code = EXIT_USAGE
+        message, code = f"{job}: {error}", EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - the edge of the program
         if os.environ.get("SEGSPARK_DEBUG"):
             traceback.print_exc()
-        print(f"{job}: failed: {_spark_failure_line(error)}", file=sys.stderr)
-        print(f"{job}: (SEGSPARK_DEBUG=1 shows the full traceback)", file=sys.stderr)
-        code = EXIT_FAILURE
+        cause = environment_failure(error)
+        if cause is not None:
+            message, code = f"{job}: {cause}", EXIT_INPUT
+        else:
+            message, code = f"{job}: failed: {_spark_failure_line(error)}", EXIT_FAILURE
+    if code:
+        print(message or f"{job}: failed (exit {code})", file=sys.stderr)
+        if code == EXIT_FAILURE and message:
+            print(f"{job}: (SEGSPARK_DEBUG=1 shows the full traceback)", file=sys.stderr)
+        yarn.report(False, f"{message or job + ': failed'} (exit {code})")
+    else:
+        yarn.report(True, f"{job}: published {runs.PUBLISHED[-1]}" if runs.PUBLISHED else f"{job}: done")
     sys.exit(code)
 
 

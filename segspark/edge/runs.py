@@ -124,10 +124,15 @@ def current_run(spark: SparkSession, output: str) -> CurrentRun:
     return CurrentRun(None, note and f"{note}, and no run there is complete")
 
 
+#: The runs this process published, in order (what a YARN cluster-mode driver reports: segspark.edge.yarn).
+PUBLISHED: list[str] = []
+
+
 def publish(spark: SparkSession, run: RunFolder) -> None:
     """Point <output>/LATEST at a run whose files are all written (replaced in one step)."""
     assert run.output is not None, "a run is published in its output folder"
     paths.write_text(spark, paths.join(run.output, LATEST), run.run_id + "\n")
+    PUBLISHED.append(run.path)
 
 
 def resolve_model_dir(spark: SparkSession, path: str) -> str:

@@ -173,10 +173,11 @@ def start(options: Options) -> Run:
 
 
 def ensure_sample(spark: SparkSession, sample: SampleSettings, output: str) -> str:
-    """The built-in sample: the generator at its configured size, made once and kept: in a checkout
-    under data/ (on the driver's disk, whatever the default filesystem); where segspark is installed,
-    under the output folder (site-packages is no place to write)."""
-    if IN_CHECKOUT:
+    """The built-in sample: the generator at its configured size, made once and kept: in a checkout on
+    a local master under data/ (on the driver's disk, whatever the default filesystem); on a cluster
+    (whose executors cannot read the driver's disk) or where segspark is installed (site-packages is
+    no place to write), under the output folder."""
+    if IN_CHECKOUT and spark.sparkContext.master.startswith("local"):
         path = paths.local_uri(project_path(sample.path))
     else:
         path = paths.join(output, "built-in-sample")

@@ -86,3 +86,35 @@ def test_a_java_exception_behind_a_py4j_call_gives_its_message_not_the_call():
         "\tat org.apache.hadoop.fs.viewfs.InodeTree.<init>(InodeTree.java:1)"
     )
     assert cli._spark_failure_line(error) == "URISyntax exception: viewfs://cluster/"
+
+
+# The Java errors of the places data lives, as S3A and HDFS raised them on the test cluster.
+STORAGE_ERRORS = {
+    "org.apache.hadoop.fs.s3a.UnknownStoreException: `s3a://nosuchbucket/segments/summary.json': getFileStatus on "
+    "s3a://nosuchbucket/segments/summary.json: software.amazon.awssdk.services.s3.model.NoSuchBucketException: The "
+    "specified bucket does not exist (Service: S3, Status Code: 404)": "s3a://nosuchbucket: no such bucket",
+    "java.nio.file.AccessDeniedException: s3a://segspark/x/summary.json: getFileStatus on s3a://segspark/x/summary.json:"
+    " software.amazon.awssdk.services.s3.model.S3Exception: FORBIDDEN (Service: S3, Status Code: 403)": (
+        "s3a://segspark/x/summary.json: S3 refused access (403 Forbidden)"
+    ),
+    "java.lang.RuntimeException: java.lang.ClassNotFoundException: Class org.apache.hadoop.fs.s3a.S3AFileSystem not "
+    "found": "s3a:// paths need Hadoop's hadoop-aws",
+    "org.apache.hadoop.hdfs.server.namenode.SafeModeException: Cannot create directory /segments/safe/runs/x. Name node"
+    " is in safe mode.": "HDFS is in safe mode and refuses writes (Cannot create directory /segments/safe/runs/x)",
+}
+
+
+@pytest.mark.parametrize("text", STORAGE_ERRORS)
+def test_a_storage_failure_is_one_line_saying_what_to_fix_and_exit_2(text, capsys):
+    def main():
+        raise RuntimeError(f"An error occurred while calling o190.exists.\n: {text}\n\tat org.apache.Foo(Foo.java:1)")
+
+    with pytest.raises(SystemExit) as exited:
+        cli.run(main, "segment_customers")
+    assert exited.value.code == cli.EXIT_INPUT
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"segment_customers: {STORAGE_ERRORS[text]}"), line
+
+
+def test_an_unknown_failure_is_not_taken_for_a_storage_one():
+    assert cli.environment_failure(RuntimeError("java.io.IOException: disk full")) is None
