@@ -1,8 +1,8 @@
 """The test cluster (scripts/test-cluster.sh) for the tests that run segspark where clusters keep their
 data: HDFS, YARN (client and cluster deploy mode) and an S3 server through Hadoop's S3A.
 
-One cluster for the whole session: started here unless one is up already (then it is left running),
-stopped at the end if started here. The jobs run as a user runs them: `./spark-submit.sh` or plain
+One cluster for all of them: started here unless one is up already (then it is left running), and
+stopped after the last of them if started here. The jobs run as a user runs them: `./spark-submit.sh` or plain
 `spark-submit` after `eval "$(scripts/test-cluster.sh env)"` (the `cluster_env` fixture).
 """
 
@@ -70,8 +70,10 @@ def s3_prelude() -> str:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def test_cluster() -> TestCluster:
+    """The running test cluster, for this package's tests only: stopped (when started here) as soon
+    as they are done, so that its daemons and any container a test killed around do not slow the rest."""
     already_up = subprocess.run([str(SCRIPT), "status"], capture_output=True).returncode == 0
     if not already_up:
         started = subprocess.run([str(SCRIPT), "up"], capture_output=True, text=True, timeout=1200)
