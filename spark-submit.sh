@@ -16,12 +16,34 @@ if [ ! -x "$venv/bin/spark-submit" ]; then
   exit 2
 fi
 
+# spark-submit's options that take a value (`--name nightly.py` is a name, not the job); the job is
+# the first argument that is neither an option nor an option's value, as spark-submit reads it.
+# A user's --py-files are kept and handed on after segspark's own zip.
+takes_value=" --master --deploy-mode --class --name --jars --packages --exclude-packages --repositories \
+--py-files --files --archives --conf -c --properties-file --driver-memory --driver-java-options \
+--driver-library-path --driver-class-path --executor-memory --proxy-user --driver-cores \
+--total-executor-cores --executor-cores --num-executors --principal --keytab --queue --remote --kill --status "
 submit_options=()
+user_py_files=""
 job=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    *.py) job="$1"; shift; break ;;
-    *) submit_options+=("$1"); shift ;;
+    --py-files)
+      user_py_files="${user_py_files:+$user_py_files,}${2:-}"
+      shift $(($# > 1 ? 2 : 1))
+      ;;
+    --py-files=*) user_py_files="${user_py_files:+$user_py_files,}${1#--py-files=}"; shift ;;
+    -*=* | -v | --verbose | --supervise) submit_options+=("$1"); shift ;;
+    -*)
+      if [[ "$takes_value" == *" $1 "* ]] && [ $# -gt 1 ]; then
+        submit_options+=("$1" "$2")
+        shift 2
+      else
+        submit_options+=("$1")
+        shift
+      fi
+      ;;
+    *) job="$1"; shift; break ;;
   esac
 done
 if [ -z "$job" ]; then
@@ -130,7 +152,7 @@ if [ "$deploy_mode" != cluster ]; then
 fi
 
 if [ "$deploy_mode" != cluster ] || [[ "$master" != yarn* ]]; then
-  exec "$venv/bin/spark-submit" "${submit_options[@]}" --py-files "$zip_file" "$job" "$@"
+  exec "$venv/bin/spark-submit" "${submit_options[@]}" --py-files "$zip_file${user_py_files:+,$user_py_files}" "$job" "$@"
 fi
 
 # YARN cluster deploy mode: the job's console is the driver container's log; what reaches this
@@ -139,7 +161,7 @@ fi
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 set +e
-"$venv/bin/spark-submit" "${submit_options[@]}" --py-files "$zip_file" "$job" "$@" 2>&1 \
+"$venv/bin/spark-submit" "${submit_options[@]}" --py-files "$zip_file${user_py_files:+,$user_py_files}" "$job" "$@" 2>&1 \
   | tee "$report" | grep --line-buffered -v -E $'^\tat |^\t\\.\\.\\. [0-9]+ more'
 status=${PIPESTATUS[0]}
 set -e
