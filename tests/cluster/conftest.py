@@ -45,10 +45,6 @@ class TestCluster:
         with urllib.request.urlopen(f"{self.web}/apps/{app_id}", timeout=10) as response:
             return json.load(response)["app"]
 
-    def containers_stdout(self, app_id: str) -> dict[str, Path]:
-        """Each container's stdout log of an application (the NodeManager's log folder)."""
-        return {path.parent.name: path for path in STATE.glob(f"yarn/**/{app_id}/container_*/stdout")}
-
     def s3(self, code: str, *args: str) -> str:
         """Python with boto3, as a user of the bucket (the test cluster's S3 credentials)."""
         done = subprocess.run(
