@@ -295,6 +295,7 @@ def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
     fitted = summary.model_summary(
         swept.choice, options.kmeans, swept.training, segment_profiles, segment_centres, names,
         stability.by_segment(swept.stabilities.get(swept.choice.k), numbering),
+        refresh.highest_issued(numbering, run.previous if refreshed else None),
     )  # fmt: skip
     if refreshed:
         block = {**refreshed.block, "renamed": refresh.renamed(refreshed.block, {n.segment: n.name for n in names})}

@@ -237,7 +237,19 @@ def previous_run(
         names={int(s): v["name"] for s, v in model_summary["segments"].items()},
         customer_count=run_summary["counts"]["customers"],
         notes=tuple(notes),
+        highest_issued=_highest_issued(run_summary),
     )
+
+
+def _highest_issued(run_summary: dict) -> int:
+    """The highest segment id the run or any before it issued: recorded since this field was added; for an
+    older run, the highest id its summary names (its segments, and those its own refresh retired)."""
+    model_summary = run_summary["model"]
+    if "highest_segment_id_issued" in model_summary:
+        return int(model_summary["highest_segment_id_issued"])
+    earlier = run_summary.get("refresh") or {}
+    named = [*model_summary["segments"], *earlier.get("previous_segments", {}), *earlier.get("retired", [])]
+    return max((int(s) for s in named), default=-1)
 
 
 def _not_comparable(reason: str, path: str, explicit: bool) -> str:

@@ -13,6 +13,7 @@ from segspark.refresh.identity import (
     RefreshSettings,
     carried_numbering,
     compare,
+    highest_issued,
     match,
     migration,
     not_compared,
@@ -23,6 +24,6 @@ from segspark.refresh.identity import (
 
 __all__ = [
     "BY_CENTRES", "BY_CUSTOMERS", "DRIFT_PSI", "Matching", "Overlap", "PreviousRun", "Refresh", "RefreshSettings",
-    "carried_numbering", "compare", "drift", "drift_sentences", "match", "migration", "not_compared", "overlap",
+    "carried_numbering", "compare", "drift", "drift_sentences", "highest_issued", "match", "migration", "not_compared", "overlap",
     "psi", "renamed", "segment_table", "with_drift",
 ]  # fmt: skip

@@ -9,8 +9,10 @@ and who moved where.
   `min_jaccard`; other pairs are priced out before the assignment, so the most segments possible
   are matched and a far cluster never takes a near one's id. A matched cluster keeps the previous
   segment's id; its name follows this run's data (the refresh says when it changed). A cluster
-  with no match is a new segment and takes the next free id; a previous segment with no match is
-  retired.
+  with no match is a new segment and takes an id never issued before in the chain of runs (above
+  the highest id any earlier run issued, not only the previous run's: an id retired two runs ago
+  names other customers in a CRM audience or a segment history); a previous segment with no match
+  is retired.
 - migrations: customers in both runs, counted by previous segment and this run's segment; and the
   customers new since the previous run and gone from it, per segment. One Spark join and one
   aggregation, bounded by the number of segments.
@@ -58,6 +60,7 @@ class PreviousRun:
     names: dict[int, str]
     customer_count: int
     notes: tuple[str, ...] = ()  # what was unusual in finding it (a bad LATEST, pruned customers)
+    highest_issued: int = -1  # the highest segment id any run up to it issued (retired ones too)
 
 
 @dataclass(frozen=True)
@@ -150,12 +153,12 @@ def match(
 
 
 def carried_numbering(
-    matching: Matching, by_spending: Mapping[int, int], previous_ids: Sequence[int]
+    matching: Matching, by_spending: Mapping[int, int], previous_ids: Sequence[int], highest_issued: int = -1
 ) -> dict[int, int]:
-    """cluster -> segment id: a matched cluster keeps its previous id; the others take the next free
-    ids above every previous one, in the order of their mean spending (`by_spending`)."""
+    """cluster -> segment id: a matched cluster keeps its previous id; the others take ids never issued
+    (above every previous id and `highest_issued`), in the order of their mean spending (`by_spending`)."""
     numbering = {c: p for c, p in matching.previous_of_cluster.items() if p is not None}
-    next_id = max(previous_ids, default=-1) + 1
+    next_id = max(max(previous_ids, default=-1), highest_issued) + 1
     for cluster in sorted((c for c, p in matching.previous_of_cluster.items() if p is None), key=by_spending.get):
         numbering[cluster] = next_id
         next_id += 1
@@ -220,7 +223,7 @@ def compare(
     previous run's customers are still there: a pruned run is matched by its centres alone)."""
     counts = overlap(previous.customers, clustered, cluster) if previous.customers is not None else None
     matching = match(previous, counts, cluster_centres, current_customers, settings)
-    numbering = carried_numbering(matching, by_spending, sorted(previous.centres))
+    numbering = carried_numbering(matching, by_spending, sorted(previous.centres), previous.highest_issued)
     matched = {p for p in matching.previous_of_cluster.values() if p is not None}
     block = {
         "compared": True,
@@ -244,6 +247,11 @@ def compare(
         block["migration"] = migration(counts, numbering)
         block["gone_by_previous_segment"] = {str(p): gone.get(p, 0) for p in sorted(previous.centres)}
     return Refresh(numbering, block)
+
+
+def highest_issued(numbering: Mapping[int, int], previous: "PreviousRun | None") -> int:
+    """The highest segment id issued by this run or any before it: what the next refresh must stay above."""
+    return max([*numbering.values(), previous.highest_issued if previous is not None else -1])
 
 
 def renamed(block: dict[str, Any], names: Mapping[int, str]) -> list[str]:

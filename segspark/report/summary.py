@@ -102,11 +102,13 @@ def model_summary(
     segment_centres: Mapping[int, Sequence[float]],
     names: Sequence[SegmentName],
     segment_stability: Sequence[dict] = (),
+    highest_issued: int | None = None,
 ) -> dict[str, Any]:
     """summary.json's `model`: the k and why, how it was trained, and each segment's size, centre and name.
 
     `segment_centres` maps segment id -> centre: ids run 0..k-1 by spending, except after a refresh
-    (segments keep the ids they had).
+    (segments keep the ids they had). `highest_issued` (default: this run's highest id) is the
+    highest id this run or any before it issued, so that a later refresh never reissues one.
     """
     return {
         **choice.as_dict(),
@@ -129,6 +131,7 @@ def model_summary(
         ],
         "segments": {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names},
         "segment_stability": list(segment_stability),
+        "highest_segment_id_issued": max(segment_centres, default=-1) if highest_issued is None else highest_issued,
     }
 
 

@@ -68,6 +68,28 @@ def test_a_new_cluster_takes_the_next_free_id_and_an_unmatched_segment_is_retire
     assert refresh.carried_numbering(matching, {0: 0, 1: 1}, [0, 1, 2, 7]) == {0: 0, 1: 2}
 
 
+def test_an_id_retired_two_runs_ago_is_never_issued_again(spark):
+    # run 1 issued 0, 1, 2; run 2 retired 2 (segments 0 and 1 left, highest issued 2); run 3 has a
+    # new cluster: it takes 3, not 2 (which a CRM audience still knows as run 1's segment 2)
+    previous = dataclasses.replace(previous_run(spark, [], {0: [0, 0, 0], 1: [1, 1, 1]}), highest_issued=2)
+    current = spark.createDataFrame([], "customer_id long, cluster int")
+    refreshed = refresh.compare(
+        previous, current, "cluster", [[0, 0, 0], [1, 1, 1], [5, 5, 5]], {0: 0, 1: 1, 2: 2}, 0, SETTINGS
+    )
+    assert refreshed.numbering == {0: 0, 1: 1, 2: 3}
+    assert refresh.highest_issued(refreshed.numbering, previous) == 3
+    assert refresh.highest_issued({0: 0, 1: 1}, previous) == 2  # run 4 stays above 2 even if 3 retires
+    assert refresh.highest_issued({0: 0, 1: 1}, None) == 1
+
+
+def test_the_highest_id_issued_is_read_back_from_a_summary_and_found_in_an_older_one():
+    model = {"segments": {"0": {}, "1": {}}}
+    assert workflow._highest_issued({"model": {**model, "highest_segment_id_issued": 4}}) == 4
+    older = {"model": model, "refresh": {"compared": True, "previous_segments": {"0": "a", "2": "b"}, "retired": [2]}}
+    assert workflow._highest_issued(older) == 2
+    assert workflow._highest_issued({"model": model, "refresh": {"compared": False}}) == 1
+
+
 def test_too_few_shared_customers_match_by_centre_distance_within_the_limit(spark):
     counts = refresh.Overlap({(0, 0): 2, (-1, 0): 40, (-1, 1): 40, (-1, 2): 40})
     previous = previous_run(spark, [], {0: [1.0, 0.0, 3.0], 1: [2.0, 0.5, 6.0]})
