@@ -140,7 +140,7 @@ class Run:
     options: Options
     input_path: str
     folder: runs.RunFolder
-    previous: refresh.PreviousRun | str
+    previous: refresh.PreviousRun | refresh.NotCompared
     phases: summary.Phases
     tables: tables.Tables | None
 
@@ -161,7 +161,7 @@ def start(options: Options) -> Run:
     )
     segio.check_output_location(input_path, output)
     previous = (
-        "--no-previous was given"
+        refresh.NotCompared("--no-previous was given")
         if options.no_previous
         else workflow.previous_run(
             spark, paths.qualified(spark, options.previous or output), options.source_format, bool(options.previous)
@@ -334,6 +334,8 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
     segmented.customers.unpersist()
     accounted.release()
     print(summary.format_summary(run_summary, folder.path))
+    if run_summary["refresh"].get("warning"):
+        print(f"segment_customers: {run_summary['refresh']['warning']}")
     if run.tables:
         rows = tables.segment_rows(
             folder.run_id, segmented.model_summary, segmented.refresh, segmented.profiles.feature_quantiles

@@ -187,8 +187,9 @@ def check_quality(accounted: AccountedCustomers, max_share: float, accepted: boo
 
 def previous_run(
     spark: SparkSession, path: str, source_format: SourceFormat, explicit: bool
-) -> refresh.PreviousRun | str:
-    """The run a refresh compares with, or why there is none.
+) -> refresh.PreviousRun | refresh.NotCompared:
+    """The run a refresh compares with, or why there is none (naming a run that is there but does
+    not compare, so that the run can say its ids start again).
 
     `path` is an output folder (its current run: `runs.current_run`) or a run folder. Only a
     complete run with a model, made under the same definitions (format, features), is a previous
@@ -214,13 +215,14 @@ def previous_run(
             return _not_comparable(note or f"no previous run in {path} (this is its first)", path, explicit)
     if not run.is_complete(spark):
         return _not_comparable(
-            f"{run.path} is not a complete run (no summary.json: it was stopped before publishing)", path, explicit
-        )
+            f"{run.path} is not a complete run (no summary.json: it was stopped before publishing)",
+            path, explicit, run.run_id,
+        )  # fmt: skip
     if not run.has_model(spark):
-        return _not_comparable(f"{run.path} has no model (a scoring run?)", path, explicit)
+        return _not_comparable(f"{run.path} has no model (a scoring run?)", path, explicit, run.run_id)
     reason = artifact.incompatibility(outputs.read_model_metadata(spark, run.model_dir), source_format)
     if reason is not None:
-        return _not_comparable(f"the previous run {run.run_id} does not compare: {reason}", path, explicit)
+        return _not_comparable(f"the previous run {run.run_id} does not compare: {reason}", path, explicit, run.run_id)
     run_summary = run.summary(spark)
     customers = None
     if run.has_customers(spark):
@@ -252,7 +254,7 @@ def _highest_issued(run_summary: dict) -> int:
     return max((int(s) for s in named), default=-1)
 
 
-def _not_comparable(reason: str, path: str, explicit: bool) -> str:
+def _not_comparable(reason: str, path: str, explicit: bool, skipped_run: str | None = None) -> refresh.NotCompared:
     if explicit:
         raise InputError(f"--previous {path}: cannot compare with it: {reason}")
-    return reason
+    return refresh.NotCompared(reason, skipped_run)

@@ -7,6 +7,7 @@ from segspark.refresh.identity import (
     BY_CENTRES,
     BY_CUSTOMERS,
     Matching,
+    NotCompared,
     Overlap,
     PreviousRun,
     Refresh,
@@ -23,7 +24,7 @@ from segspark.refresh.identity import (
 )
 
 __all__ = [
-    "BY_CENTRES", "BY_CUSTOMERS", "DRIFT_PSI", "Matching", "Overlap", "PreviousRun", "Refresh", "RefreshSettings",
+    "BY_CENTRES", "BY_CUSTOMERS", "DRIFT_PSI", "Matching", "NotCompared", "Overlap", "PreviousRun", "Refresh", "RefreshSettings",
     "carried_numbering", "compare", "drift", "drift_sentences", "highest_issued", "match", "migration", "not_compared", "overlap",
     "psi", "renamed", "segment_table", "with_drift",
 ]  # fmt: skip

@@ -265,6 +265,30 @@ def renamed(block: dict[str, Any], names: Mapping[int, str]) -> list[str]:
     ]
 
 
-def not_compared(reason: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NotCompared:
+    """Why a run is not set beside a previous one. `skipped_run` names a run that is there but does
+    not compare (other definitions, no model, stopped): this run's segment ids start again at
+    0..k-1 and mean nothing in its terms, which the console and the report say out loud."""
+
+    reason: str
+    skipped_run: str | None = None
+
+    def warning(self) -> str | None:
+        if self.skipped_run is None:
+            return None
+        return (
+            f"WARNING: not a refresh: {self.reason}. This run's segment ids start again at 0 and are not "
+            f"those of run {self.skipped_run}: a CRM audience or segment history keyed by id must not mix them"
+        )
+
+
+def not_compared(why: NotCompared) -> dict[str, Any]:
     """summary.json's `refresh` for a run that has no previous run to compare with, and why."""
-    return {"compared": False, "previous_run": None, "reason": reason}
+    return {
+        "compared": False,
+        "previous_run": None,
+        "reason": why.reason,
+        "skipped_run": why.skipped_run,
+        "warning": why.warning(),
+    }

@@ -11,6 +11,7 @@ feature means raises FEATURES_VERSION, and one that changes this file's layout M
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import segspark
@@ -78,7 +79,7 @@ def incompatibility(metadata: dict[str, Any], source_format: SourceFormat) -> st
         )
     trained, here = metadata["source_format"], format_definition(source_format)
     for key, what in (("return_rate", "return rates"), ("canonical", "canonical columns"), ("rules", "rules")):
-        if trained.get(key) != here[key]:
+        if _comparable(key, trained.get(key)) != _comparable(key, here[key]):
             return (
                 f"it was trained on format {trained.get('name')!r} whose {what} differ from format "
                 f"{here['name']!r} used here ({_difference(trained.get(key), here[key])})"
@@ -98,6 +99,25 @@ def check_compatible(metadata: dict[str, Any], source_format: SourceFormat, wher
             f"{where}: the model cannot score this input: {reason}; {fix}train a model on this kind of input "
             "with this segspark (jobs/segment_customers.py)"
         )
+
+
+_SQL_TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|\w+|[^\s\w]")
+
+
+def normalised_sql(expression: str) -> str:
+    """A Spark SQL expression as Spark reads it, for comparing definitions: tokens one space apart,
+    keywords and names lower-cased (Spark resolves both without regard to case), quoted text kept.
+    `CAST(x AS double)` and `cast( x as DOUBLE )` are one definition; `'A'` and `'a'` are two."""
+    return " ".join(token if token[0] in "'\"`" else token.lower() for token in _SQL_TOKEN.findall(expression))
+
+
+def _comparable(key: str, value: Any) -> Any:
+    """A format definition's part with its expressions normalised (`normalised_sql`)."""
+    if key == "canonical" and isinstance(value, dict):
+        return {name: normalised_sql(str(expression)) for name, expression in value.items()}
+    if key == "rules" and isinstance(value, list):
+        return [[rule[0], normalised_sql(str(rule[1]))] if len(rule) == 2 else rule for rule in value]
+    return value
 
 
 def _difference(trained: Any, here: Any) -> str:

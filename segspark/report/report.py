@@ -33,6 +33,7 @@ h1 { margin-bottom: 0.2rem; } .sub { color: #666; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; } td, th { padding: 0.25rem 0.7rem; text-align: left; }
 th { border-bottom: 2px solid #ccc; } td { border-bottom: 1px solid #eee; } td.n { text-align: right; }
 .panels { display: flex; gap: 2rem; flex-wrap: wrap; } .chart { margin: 1rem 0 2rem; }
+.warning { background: #fff3cd; border-left: 4px solid #d39e00; padding: 0.6rem 0.9rem; }
 .swatch { display: inline-block; width: 0.8rem; height: 0.8rem; border-radius: 2px; margin-right: 0.4rem; }
 """
 
@@ -179,12 +180,14 @@ def render(summary: dict, figures: Sequence[go.Figure], segments_html: str, refr
         f"<div class='chart'>{chart_html(figure, div_id)}</div>" for figure, div_id in zip(figures, CHART_IDS)
     )
     model = summary["model"]
+    refresh_warning = (summary.get("refresh") or {}).get("warning")
+    warning = f"<p class='warning'>{_e(refresh_warning)}</p>" if refresh_warning else ""
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>segspark report {_e(summary['run_id'])}</title><style>{STYLE}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
         f"<h1>Customer segments</h1><p class='sub'>{summary['counts']['customers']:,} customers in "
-        f"{model['k']} segments · run {_e(summary['run_id'])}</p>"
+        f"{model['k']} segments · run {_e(summary['run_id'])}</p>{warning}"
         f"<h2>Segments</h2>{segments_html}{refresh_html}"
         f"<div class='panels'>{quality_panel(summary)}{run_panel(summary)}</div>"
         f"<h2>Charts</h2>{charts}</body></html>"

@@ -92,6 +92,7 @@ def test_a_refresh_with_another_k_retires_a_segment_and_scoring_keeps_the_ids(tw
     summary = json.loads((run / "summary.json").read_text())
     refresh = summary["refresh"]
     assert refresh["compared"] and len(refresh["retired"]) == 1
+    assert summary["model"]["highest_segment_id_issued"] == 2  # a retired id is never issued again
     kept = sorted(int(s) for s in summary["model"]["sizes"])
     assert kept == sorted(set(segment_of(first_run).values()) - set(refresh["retired"]))
     run_job(score_customers, "--model", str(output), "--input", str(second_input), "--output", str(tmp_path / "scored"))
@@ -119,6 +120,32 @@ def test_a_bad_latest_and_a_pruned_previous_run_are_said_and_the_ids_kept(two_pe
     second_segments = json.loads((second_run / "summary.json").read_text())["model"]["sizes"]
     assert json.loads((third / "summary.json").read_text())["model"]["sizes"] == second_segments  # same ids
     assert "no longer there (pruned)" in (third / "report.html").read_text()
+
+
+def test_a_respaced_format_still_refreshes_and_a_changed_one_says_loudly_that_ids_start_again(
+    two_periods, tmp_path, capsys
+):
+    folder, _, second_run, second_input = two_periods
+    output = tmp_path / "out"
+    shutil.copytree(folder / "out", output)
+    shopify = (Path(__file__).parents[2] / "conf" / "formats" / "shopify.toml").read_text()
+    respaced = tmp_path / "respaced.toml"
+    respaced.write_text(shopify.replace('total_sales = "total_sales"', 'total_sales = "  TOTAL_SALES  "'))
+    run_job(segment_customers, "--input", str(second_input), "--output", str(output), "--format", str(respaced), *ARGS)
+    third = published(output)
+    refresh = json.loads((third / "summary.json").read_text())["refresh"]
+    assert refresh["compared"] and refresh["previous_run"] == second_run.name
+    changed = tmp_path / "changed.toml"
+    changed.write_text(shopify.replace('return_rate = "per_order"', 'return_rate = "per_customer"'))
+    capsys.readouterr()
+    run_job(segment_customers, "--input", str(second_input), "--output", str(output), "--format", str(changed), *ARGS)
+    fourth = published(output)
+    refresh = json.loads((fourth / "summary.json").read_text())["refresh"]
+    assert refresh["compared"] is False and refresh["skipped_run"] == third.name
+    warning = f"WARNING: not a refresh: the previous run {third.name} does not compare"
+    assert refresh["warning"].startswith(warning)
+    assert f"segment_customers: {warning}" in capsys.readouterr().out
+    assert "<p class='warning'>WARNING: not a refresh" in (fourth / "report.html").read_text()
 
 
 def test_an_explicit_previous_that_cannot_be_compared_is_an_input_error(two_periods, tmp_path):

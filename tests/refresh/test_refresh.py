@@ -232,10 +232,12 @@ def test_a_previous_run_is_a_complete_run_made_under_the_same_definitions(spark,
     same = artifact.model_metadata("r", {"k": 1, "centres": []}, {}, EMPTY_PROFILES, shopify)
     # a run stopped before publishing (no summary.json) is never compared: a killed run cannot be one
     killed = fake_run(tmp_path / "out" / "runs" / "20260101T000000Z-dead00", same, summary=False)
-    assert "is not a complete run (no summary.json" in workflow.previous_run(spark, str(killed), shopify, False)
+    stopped = workflow.previous_run(spark, str(killed), shopify, False)
+    assert "is not a complete run (no summary.json" in stopped.reason and stopped.skipped_run == killed.name
     (tmp_path / "out" / "LATEST").write_text(killed.name + "\n")  # not that publish would ever do this
-    reason = workflow.previous_run(spark, str(tmp_path / "out"), shopify, False)
-    assert (
+    none_complete = workflow.previous_run(spark, str(tmp_path / "out"), shopify, False)
+    reason = none_complete.reason
+    assert none_complete.skipped_run is None and (
         "names run 20260101T000000Z-dead00, which has no summary.json" in reason
         and "no run there is complete" in reason
     )
@@ -247,16 +249,41 @@ def test_a_previous_run_is_a_complete_run_made_under_the_same_definitions(spark,
     other = fake_run(
         tmp_path / "other", artifact.model_metadata("r", {"k": 1, "centres": []}, {}, EMPTY_PROFILES, per_customer)
     )
-    reason = workflow.previous_run(spark, str(other), shopify, False)
-    assert reason == (
+    not_comparable = workflow.previous_run(spark, str(other), shopify, False)
+    assert not_comparable.skipped_run == "other" and not_comparable.reason == (
         "the previous run other does not compare: it was trained on format 'shopify' whose return "
         "rates differ from format 'shopify' used here ('per_customer' in the model, 'per_order' here)"
     )
     scoring = fake_run(tmp_path / "scoring", None)
-    assert "has no model (a scoring run?)" in workflow.previous_run(spark, str(scoring), shopify, False)
-    assert workflow.previous_run(spark, str(tmp_path / "first"), shopify, False).startswith("no previous run in ")
+    assert "has no model (a scoring run?)" in workflow.previous_run(spark, str(scoring), shopify, False).reason
+    first = workflow.previous_run(spark, str(tmp_path / "first"), shopify, False)
+    assert first.reason.startswith("no previous run in ") and first.skipped_run is None and first.warning() is None
+    # a run that is there but does not compare is loud: its ids are not this run's
+    block = refresh.not_compared(not_comparable)
+    assert block["compared"] is False and block["skipped_run"] == "other"
+    assert block["warning"].startswith("WARNING: not a refresh: the previous run other does not compare")
+    assert "segment ids start again at 0 and are not those of run other" in block["warning"]
     with pytest.raises(InputError, match="--previous .*: no run there"):
         workflow.previous_run(spark, str(tmp_path / "typo"), shopify, True)
+
+
+def test_a_format_written_with_other_spacing_or_keyword_case_still_compares():
+    retail = formats.built_in("online_retail")
+    trained = artifact.model_metadata("r", {"k": 1, "centres": []}, {}, EMPTY_PROFILES, retail)
+    canonical = {
+        **retail.canonical,
+        "customer_id": "try_cast( CustomerID  as bigint )",
+        "ordered_item_quantity": "case when InvoiceNo like 'C%'\n  then 0 else Quantity END",
+    }
+    rules = tuple((name, "UnitPrice<=0" if name == "unit_price_not_positive" else c) for name, c in retail.rules)
+    respaced = dataclasses.replace(retail, canonical=canonical, rules=rules)
+    assert artifact.incompatibility(trained, respaced) is None
+    # quoted text is data: another literal is another definition
+    literal = dataclasses.replace(retail, canonical={**canonical, "ordered_item_quantity": canonical[
+        "ordered_item_quantity"].replace("'C%'", "'c%'")})  # fmt: skip
+    assert "canonical columns differ from format 'online_retail' used here" in artifact.incompatibility(
+        trained, literal
+    )
 
 
 def test_a_newer_segspark_with_the_same_definitions_compares_and_scores(spark, tmp_path):
