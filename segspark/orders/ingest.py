@@ -227,7 +227,9 @@ def conform_to_schema(
             typed[name] = _typed(value, target, date_format, timestamp_format)
         else:
             present[name], quoted[name] = value.isNotNull(), value.cast("string")
-            typed[name] = value.cast(target)  # a widening (check_source_columns)
+            # a widening (check_source_columns); try_cast, since a plain cast of a DECIMAL(20,0) beyond
+            # a long keeps its low 64 bits with ANSI off (18446744073709551621 became customer 5)
+            typed[name] = value.try_cast(target)
             if isinstance(target, T.DoubleType):
                 typed[name] = _bounded(typed[name])
     values = source.select(*first).select("*", *[value.alias(name) for name, value in typed.items()])

@@ -72,6 +72,19 @@ def _decimal_money(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _wide_decimals(frame: pd.DataFrame, **wide: int):
+    """Columns as DECIMAL(20, 0), each given column's first value replaced by a number beyond a long."""
+    import decimal
+
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name, big in wide.items():
+        values = [decimal.Decimal(big if i == 0 else int(v)) for i, v in enumerate(frame[name])]
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.decimal128(20, 0)))
+    return table
+
+
 def _typed_frame(**overrides) -> pd.DataFrame:
     frame = pd.read_csv(pd.io.common.StringIO(text(*GOOD)), dtype=str)
     typed = frame.astype(
@@ -385,6 +398,31 @@ CASES = [
     Case(
         "parquet with DECIMAL money columns, as warehouses export them",
         {"a.parquet": _parquet(_decimal_money(_typed_frame()))},
+        customers=3,
+    ),
+    Case(  # 2^64 + 5: a plain cast kept the low 64 bits and made it customer 5, merged with nobody's
+        "parquet with a DECIMAL(20,0) customer id beyond a long",
+        {"a.parquet": _parquet(_wide_decimals(_typed_frame(), customer_id=18446744073709551621))},
+        quarantined={"bad_customer_id": 1},
+        customers=2,
+    ),
+    Case(
+        "parquet with a DECIMAL(20,0) quantity beyond a long",
+        {"a.parquet": _parquet(_wide_decimals(_typed_frame(), ordered_item_quantity=18446744073709551617))},
+        quarantined={"bad_ordered_item_quantity": 1},
+        customers=2,
+    ),
+    Case(  # as doubles 2^53 and 2^53 + 1 are one number; a double beyond 1e15 (< 2^53) is refused first
+        "ids typed double beyond 2^53",
+        {
+            "a.csv": text(
+                *GOOD,
+                csv_line(customer_id=9007199254740992, order_id=91, total_sales=5.0),
+                csv_line(customer_id=9007199254740993, order_id=92, total_sales=7.0),
+            )
+        },
+        format_file=SHOPIFY_TOML.replace('customer_id = "long"', 'customer_id = "double"'),
+        quarantined={"bad_customer_id": 2},
         customers=3,
     ),
 ]
