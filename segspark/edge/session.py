@@ -4,7 +4,8 @@
 Spark is installed SPARK_CONF_DIR is usually set already (the cluster's own defaults), and a job may
 be started by plain spark-submit or a scheduler. So the job applies them itself, whatever the conf:
 
-- required (a user's other value is overridden, and the run says so): speculation off (duplicate
+- required (a user's other value is overridden, and the run says so; on a SparkContext that is
+  already running only the session's settings can change, and the lines say what holds): speculation off (duplicate
   attempts would race to write published files), the v1 file committer (task output moves into
   place only when the job commits), and ANSI SQL off: a source format's expressions are the user's
   SQL, and a CAST that does not fit or a division by zero on one line must make that line's value
@@ -63,8 +64,12 @@ CATALOG_SETTINGS = (
 #: The folder of an output folder that keeps its built-in catalog (`local_catalog`).
 CATALOG_FOLDER = "catalog"
 _METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
+COMMITTER = "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version"
+#: The committer setting a session's own DataFrame writes read (its SQL settings are laid over the
+#: context's Hadoop configuration for each write): the one a job can still set on a running context.
+SESSION_COMMITTER = COMMITTER.removeprefix("spark.hadoop.")
 #: What summary.json's `run.guarantees` records of the session the run had.
-RECORDED = (*REQUIRED, "spark.ui.enabled", "spark.driver.bindAddress")
+RECORDED = (*REQUIRED, SESSION_COMMITTER, "spark.ui.enabled", "spark.driver.bindAddress")
 
 
 #: Settings of spark-defaults.conf a running JVM cannot take, or that only local masters want.
@@ -103,6 +108,34 @@ def settings_for(given: dict[str, str]) -> tuple[dict[str, str], list[str]]:
         apply[key] = value
     if "spark.master" not in given:
         apply["spark.master"] = master
+    apply[SESSION_COMMITTER] = REQUIRED[COMMITTER][0]
+    return apply, lines
+
+
+def settings_for_running(context: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(settings to apply, one line per guarantee) for a SparkContext already running (a notebook's,
+    a scheduler's), whose settings are `context`: what a job can still change is its session's SQL
+    settings, so ANSI is overridden and the committer set for this session's DataFrame writes; the
+    context's speculation and its own Hadoop configuration stay as they are, and the lines say so."""
+    ansi, committer = "spark.sql.ansi.enabled", REQUIRED[COMMITTER][0]
+    apply = {ansi: REQUIRED[ansi][0], SESSION_COMMITTER: committer}
+    lines = []
+    user = context.get(ansi)
+    if user is not None and user.strip().lower() != REQUIRED[ansi][0]:
+        lines.append(f"segspark: {ansi}={user} overridden with {REQUIRED[ansi][0]} for this run: {REQUIRED[ansi][1]}")
+    if context.get("spark.speculation", "false").strip().lower() != "false":
+        lines.append(
+            f"segspark: spark.speculation={context['spark.speculation']} on the running SparkContext cannot be "
+            f"changed by a job and stays on: {REQUIRED['spark.speculation'][1]}; run the job with its own "
+            "spark-submit, or start the context with spark.speculation=false"
+        )
+    user = context.get(COMMITTER)
+    if user is not None and user.strip() != committer:
+        lines.append(
+            f"segspark: {COMMITTER}={user} on the running SparkContext: this run's DataFrame writes use {committer} "
+            f"(set on its session), but the context's own Hadoop configuration keeps {user} for RDD writes "
+            "(MLlib's model metadata); run the job with its own spark-submit for the whole guarantee"
+        )
     return apply, lines
 
 
@@ -156,12 +189,15 @@ def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     `catalog_for`: the output folder of a run that reads or publishes tables. Where the session has
     no catalog configured, it gets the built-in one kept under that folder (`local_catalog`).
     """
-    running = SparkContext._active_spark_context is not None  # e.g. the tests' session: keep its settings
-    given = dict(launch_conf().getAll())
-    apply, lines = settings_for(given)
-    if running:
-        apply = {key: value for key, value in apply.items() if key in REQUIRED}
-    elif catalog_for is not None:
+    context = SparkContext._active_spark_context  # e.g. a notebook's, the tests': its settings are fixed
+    if context is not None:
+        given = dict(context.getConf().getAll())
+        given.setdefault(COMMITTER, context._jsc.hadoopConfiguration().get(SESSION_COMMITTER))
+        apply, lines = settings_for_running(given)
+    else:
+        given = dict(launch_conf().getAll())
+        apply, lines = settings_for(given)
+    if context is None and catalog_for is not None:
         apply.update(catalog_settings(catalog_for, given))
     for line in lines:
         print(line)
@@ -213,6 +249,10 @@ def _wheels_importable_on_workers(spark: SparkSession) -> None:
 
 
 def guarantees(spark: SparkSession) -> dict[str, str | None]:
-    """The settings the guarantees rest on, as the running session has them (summary.json)."""
+    """The settings the guarantees rest on, as they hold in the run's session (summary.json): the
+    context's speculation and Hadoop committer; the session's ANSI and DataFrame-write committer."""
     conf = spark.sparkContext.getConf()
-    return {key: conf.get(key, None) for key in RECORDED}
+    recorded = {key: conf.get(key, None) for key in RECORDED}
+    for key in ("spark.sql.ansi.enabled", SESSION_COMMITTER):
+        recorded[key] = spark.conf.get(key, None) or recorded[key]
+    return recorded

@@ -53,3 +53,53 @@ def test_without_one_the_built_in_catalog_lives_under_a_local_output_and_elsewhe
     for output, given in (("hdfs://namenode/out", {}), ("/out", {"spark.hadoop.fs.defaultFS": "hdfs://namenode"})):
         with pytest.raises(UsageError, match=r"is not on a local disk and the session has no catalog configured"):
             session.catalog_folder(output, given)
+
+
+RUNNING_CONTEXT = """
+import json
+from pyspark import SparkConf, SparkContext
+from segspark.edge import session
+SparkContext(conf=SparkConf().setMaster("local[1]").setAppName("a notebook").set("spark.ui.enabled", "false")
+             .set("spark.speculation", "true").set("spark.sql.ansi.enabled", "true")
+             .set("spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version", "2"))
+spark = session.start("segspark-test")
+writes = spark._jsparkSession.sessionState().newHadoopConf().get("mapreduce.fileoutputcommitter.algorithm.version")
+print("RESULT " + json.dumps({"guarantees": session.guarantees(spark), "dataframe_writes": writes}))
+"""
+
+
+def test_on_a_running_context_the_run_says_what_it_could_change_and_what_holds(tmp_path):
+    """A notebook's or a scheduler's SparkContext is already running: its speculation and its Hadoop
+    configuration cannot change, and the run used to print "overridden" for both all the same."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNING_CONTEXT], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO), "SPARK_LOCAL_IP": "127.0.0.1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("segspark: ")]
+    assert lines[0].startswith("segspark: spark.sql.ansi.enabled=true overridden with false for this run")
+    assert lines[1].startswith(
+        "segspark: spark.speculation=true on the running SparkContext cannot be changed by a job and stays on"
+    )
+    assert lines[2].startswith(
+        "segspark: spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version=2 on the running SparkContext: "
+        "this run's DataFrame writes use 1"
+    )
+    assert not any("overridden with" in line for line in lines[1:])
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result["dataframe_writes"] == "1"  # what the session's writes read
+    assert result["guarantees"] == {
+        "spark.speculation": "true",
+        "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
+        "spark.sql.ansi.enabled": "false",
+        "mapreduce.fileoutputcommitter.algorithm.version": "1",
+        "spark.ui.enabled": "false",
+        "spark.driver.bindAddress": None,
+    }
