@@ -169,8 +169,31 @@ def _read_table(spark: SparkSession, name: str, source_format: SourceFormat) -> 
         if "PARSE_SYNTAX_ERROR" in str(error) or "INVALID_IDENTIFIER" in str(error):
             raise InputError(f"--input-table {name!r}: not a table name (db.table or catalog.db.table)") from None
         raise
+    table = _with_format_names(table, source_format, spark.conf.get("spark.sql.caseSensitive", "false"), name)
     check_source_columns(table.schema, source_format.schema, f"table {name}")
     return _conformed(table, source_format, F.lit(table_source(name)))
+
+
+def _with_format_names(table: DataFrame, source_format: SourceFormat, case_sensitive: str, name: str) -> DataFrame:
+    """The table's columns under the format's names where they differ only in case, as Spark itself
+    resolves names (unless spark.sql.caseSensitive): Hive, Glue and Athena keep names lower-cased,
+    so `invoiceno` is the Online Retail format's `InvoiceNo`. Two columns that both match are refused."""
+    if case_sensitive.strip().lower() == "true":
+        return table
+    by_lower: dict[str, list[str]] = {}
+    for column in table.columns:
+        by_lower.setdefault(column.lower(), []).append(column)
+    renamed = {}
+    for wanted in source_format.schema.fieldNames():
+        found = by_lower.get(wanted.lower(), [])
+        if len(found) > 1:
+            raise InputError(
+                f"--input-table {name}: columns {', '.join(map(repr, found))} all match the format's {wanted!r} "
+                "(names are compared without regard to case, as Spark resolves them); keep one"
+            )
+        if found and found[0] != wanted:
+            renamed[found[0]] = wanted
+    return table.withColumnsRenamed(renamed) if renamed else table
 
 
 def _conformed(source: DataFrame, source_format: SourceFormat, source_file: Column | None = None) -> DataFrame:

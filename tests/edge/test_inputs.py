@@ -166,3 +166,25 @@ def test_order_lines_are_never_written_over_an_existing_path(spark, tmp_path):
     with pytest.raises(UsageError, match="exists already"):
         outputs.write_order_lines(order_lines(spark, {"order_id": 2}), str(target), "parquet")
     assert [p for p in os.listdir(tmp_path) if ".tmp-" in p] == []
+
+
+def test_a_table_with_lower_cased_column_names_is_read_as_spark_resolves_names(spark):
+    """Hive, Glue and Athena keep column names lower-cased: `invoiceno` is Online Retail's `InvoiceNo`."""
+    retail = built_in("online_retail")
+    rows = [
+        ("536365", "85123A", "WHITE HANGING HEART", "6", "2010-12-01 08:26:00", "2.55", "17850.0", "United Kingdom")
+    ]
+    names = [name.lower() for name in retail.schema.fieldNames()]
+    spark.createDataFrame(rows, names).createOrReplaceTempView("lower_cased_retail")
+    lines = segio.read_order_lines(spark, segio.table_source("lower_cased_retail"), retail)
+    row = lines.select("InvoiceNo", "Quantity", "CustomerID", "quarantine_rule").first()
+    assert (row["InvoiceNo"], row["Quantity"], row["CustomerID"], row["quarantine_rule"]) == (
+        "536365",
+        6,
+        17850.0,
+        None,
+    )
+    both = spark.createDataFrame([r + ("7",) for r in rows], [*names, "QUANTITY"])
+    both.createOrReplaceTempView("two_quantities")
+    with pytest.raises(InputError, match=r"columns 'quantity', 'QUANTITY' all match the format's 'Quantity'"):
+        segio.read_order_lines(spark, segio.table_source("two_quantities"), retail)
