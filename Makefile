@@ -26,11 +26,11 @@ format: $(STAMP)
 venv: $(STAMP)
 
 # What a cluster is handed: the wheel (code, default settings, source formats and Spark defaults as
-# package data; console scripts segspark-segment, -score, -generate) and each job's spark-submit entry file.
+# package data; console scripts segspark-segment, -score, -generate, -publish) and each job's spark-submit entry file.
 dist: $(STAMP)
 	rm -rf dist build/lib build/bdist.*
 	$(VENV)/bin/python -m pip wheel --quiet --no-deps -w dist .
-	cp jobs/segment_customers.py jobs/score_customers.py jobs/generate_orders.py dist/
+	cp jobs/segment_customers.py jobs/score_customers.py jobs/generate_orders.py jobs/publish_run.py dist/
 	@ls dist
 
 java:

@@ -5,8 +5,10 @@
 #   ./spark-sql.sh out -e "SELECT * FROM segspark.segspark_current LIMIT 10"
 #   ./spark-sql.sh out            (an interactive spark-sql> prompt)
 #
-# Options after OUTPUT go to spark-sql. Derby serves one process at a time: not while a run
-# publishes into the same folder.
+# OUTPUT as the jobs print it (file:/tmp/out, file:///tmp/out) or as a path. On a fresh output
+# folder the catalog is made, so the tables a run reads with --input-table can be set up before
+# its first run. Options after OUTPUT go to spark-sql. Derby serves one process at a time: not
+# while a run publishes into the same folder.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,13 +17,18 @@ if [ $# -lt 1 ] || [ "${1#-}" != "$1" ]; then
   echo "usage: ./spark-sql.sh OUTPUT [spark-sql options, e.g. -e SQL]" >&2
   exit 64
 fi
-output="${1#file://}"
+output="$1"
 shift
-catalog="$(cd "$output" 2>/dev/null && pwd)/catalog" || true
-if [ ! -d "$catalog/metastore_db" ]; then
-  echo "spark-sql.sh: no built-in catalog in $output (no run published tables there)" >&2
-  exit 2
+case "$output" in
+  file://*) output="${output#file://}" ;;
+  file:/*) output="${output#file:}" ;;
+  *://*|*:/*) echo "spark-sql.sh: $output is not on this machine's disk; the built-in catalog lives on a local one" >&2; exit 2 ;;
+esac
+if [ ! -d "$output/catalog/metastore_db" ]; then
+  echo "spark-sql.sh: no catalog in $output yet: making one (its tables are there for the runs into $output)" >&2
+  mkdir -p "$output/catalog"
 fi
+catalog="$(cd "$output/catalog" && pwd)"
 if [ ! -x "$venv/bin/spark-sql" ]; then
   echo "spark-sql.sh: no Spark in $venv; run 'make venv' (or 'make run') first" >&2
   exit 2

@@ -11,3 +11,8 @@ class UsageError(Exception):
 
 class QualityError(InputError):
     """Too much of the input was quarantined to publish the run as if all were well."""
+
+
+class NotPublished(Exception):
+    """A complete run that did not become current, or only in part: the message says which part is
+    where and the command that finishes it; the cause (`__cause__`) says why."""

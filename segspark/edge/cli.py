@@ -9,8 +9,8 @@ import sys
 import traceback
 from typing import Callable
 
-from segspark.edge import runs, yarn
-from segspark.errors import InputError, UsageError
+from segspark.edge import runs, session, yarn
+from segspark.errors import InputError, NotPublished, UsageError
 
 EXIT_INPUT = 2
 EXIT_USAGE = 64
@@ -67,6 +67,10 @@ ENVIRONMENT_FAILURES = (
             "(fs.s3a.access.key and fs.s3a.secret.key, or the credential provider) and the bucket's policy"
         ),
     ),
+    (  # a second process opening a built-in catalog between session.check_catalog_free and Hive's start
+        r"Another instance of Derby may have already booted the database (\S+?)/metastore_db",
+        lambda found: session.DERBY_BUSY.format(folder=found[1]),
+    ),
     (
         r"SafeModeException: ([^\n]*?)\.? Name node is in safe mode",
         lambda found: (
@@ -100,11 +104,24 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def _what_is_visible() -> str:
+    """What an interrupted run left visible: nothing, its rows in the tables only, or all of it."""
+    return runs.VISIBLE[-1] if runs.VISIBLE else "nothing was published"
+
+
+def _cause_line(cause: BaseException) -> str:
+    """The one line of why a step failed: segspark's own message, or the storage's, or Spark's."""
+    if isinstance(cause, (InputError, UsageError)):
+        return str(cause)
+    return environment_failure(cause) or _spark_failure_line(cause)
+
+
 def run(main: Callable[[], int | None], job: str) -> None:
     """Run a job's main(), turning known failures into one line on stderr and an exit code.
 
     Set SEGSPARK_DEBUG=1 to see the full traceback of an unexpected failure. Ctrl-C ends the job at
-    once (exit 130), without waiting for the work queued in its threads; nothing is published. In
+    once (exit 130), without waiting for the work queued in its threads, saying what it left visible
+    (nothing, or a run in the tables whose LATEST was not yet replaced, and how to finish). In
     YARN's cluster deploy mode the outcome's line is also the application's diagnostics
     (segspark.edge.yarn).
     """
@@ -112,10 +129,13 @@ def run(main: Callable[[], int | None], job: str) -> None:
     try:
         code = main() or 0
     except KeyboardInterrupt:
-        print(f"{job}: interrupted; nothing was published", file=sys.stderr)
+        print(f"{job}: interrupted; {_what_is_visible()}", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)  # threads still running queued work are not waited for
+    except NotPublished as error:
+        why = _cause_line(error.__cause__) if error.__cause__ else None
+        message, code = f"{job}: {error}" + (f" (why: {why})" if why else ""), EXIT_FAILURE
     except InputError as error:
         message, code = f"{job}: input error: {error}", EXIT_INPUT
     except UsageError as error:

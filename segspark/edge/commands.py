@@ -14,6 +14,7 @@ import sys
 
 from segspark.edge import cli, session
 from segspark.edge import generate as generate_job
+from segspark.edge import publish as publish_job
 from segspark.edge import score as score_job
 from segspark.edge import segment as segment_job
 
@@ -39,3 +40,8 @@ def score() -> None:
 def generate() -> None:
     _local_spark()
     cli.run(generate_job.main, "segspark-generate")
+
+
+def publish() -> None:
+    _local_spark()
+    cli.run(publish_job.main, "segspark-publish")

@@ -230,3 +230,46 @@ def move(spark: SparkSession, source: str, target: str) -> None:
     source_path, filesystem = hadoop(spark, source)
     if not filesystem.rename(source_path, hadoop(spark, target)[0]):
         raise OSError(f"could not move {source} to {target}")
+
+
+def create_exclusive(spark: SparkSession, path: str, text: str) -> bool:
+    """Create a small file only where none is: True if this call made it, False if one was there.
+
+    One step where the filesystem has one: a local file by O_CREAT | O_EXCL, HDFS by its NameNode
+    (create without overwrite). An object store checks and then writes, so two creators at the
+    same instant could both succeed there (docs/tables.md says so).
+    """
+    if not is_local(path):
+        hadoop_target, filesystem = hadoop(spark, path)
+        path = (None if scheme(path) in OBJECT_STORES else _local_file(hadoop_target, filesystem)) or path
+    if is_local(path):
+        target = local_path(path)
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        try:
+            descriptor = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return True
+    try:
+        stream = filesystem.create(hadoop_target, False)
+    except Exception as error:  # noqa: BLE001 - py4j wraps the FileAlreadyExistsException
+        if "FileAlreadyExistsException" in str(error) or filesystem.exists(hadoop_target):
+            return False
+        raise
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    return True
+
+
+def delete(spark: SparkSession, path: str) -> None:
+    """Delete a file (nothing where there is none)."""
+    if is_local(path):
+        if os.path.exists(local_path(path)):
+            os.remove(local_path(path))
+        return
+    hadoop_path, filesystem = hadoop(spark, path)
+    filesystem.delete(hadoop_path, False)

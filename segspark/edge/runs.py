@@ -126,6 +126,8 @@ def current_run(spark: SparkSession, output: str) -> CurrentRun:
 
 #: The runs this process published, in order (what a YARN cluster-mode driver reports: segspark.edge.yarn).
 PUBLISHED: list[str] = []
+#: What a run being published has made visible so far, newest last (the jobs' Ctrl-C line says it).
+VISIBLE: list[str] = []
 
 
 def publish(spark: SparkSession, run: RunFolder) -> None:
@@ -133,6 +135,7 @@ def publish(spark: SparkSession, run: RunFolder) -> None:
     assert run.output is not None, "a run is published in its output folder"
     paths.write_text(spark, paths.join(run.output, LATEST), run.run_id + "\n")
     PUBLISHED.append(run.path)
+    VISIBLE.append(f"published {run.path}")
 
 
 def resolve_model_dir(spark: SparkSession, path: str) -> str:

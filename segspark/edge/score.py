@@ -84,9 +84,8 @@ class Run:
 def start(options: Options) -> Run:
     """The session, every path qualified by Hadoop, and the model: found, loaded and checked against
     this input's definitions before any work."""
-    spark = session.start(
-        "segspark-score-customers", workflow.catalog_for(options.output, options.input, options.publish_tables)
-    )
+    catalog_output = workflow.catalog_for(options.output, options.input, options.publish_tables, options.model)
+    spark = session.start("segspark-score-customers", catalog_output)
     started = time.monotonic()
     input_path, output = workflow.qualified_input(spark, options.input), paths.qualified(spark, options.output)
     segio.check_output_location(input_path, output)
@@ -95,7 +94,11 @@ def start(options: Options) -> Run:
     pipeline, metadata = outputs.load_model(spark, model_dir)
     artifact.check_compatible(metadata, options.source_format, model_dir)
     folder = runs.RunFolder.at(output, runs.new_run_id())
-    published_tables = tables.prepare(spark, options.publish_tables) if options.publish_tables else None
+    published_tables = (
+        workflow.prepare_tables(spark, options.publish_tables, output, "score", catalog_output or output)
+        if options.publish_tables
+        else None
+    )
     return Run(spark, options, input_path, model_dir, pipeline, metadata, folder, started, published_tables)
 
 
@@ -151,23 +154,11 @@ def publish(run: Run, ingested: workflow.Ingested, scoring: dict) -> dict:
     )  # fmt: skip
     run_summary["run"]["guarantees"] = session.guarantees(spark)
     outputs.write_json(spark, run.folder.file(runs.SUMMARY), run_summary)
-    runs.publish(spark, run.folder)
     accounted.release()
+    workflow.publish_run(spark, run.folder, run_summary, run.tables, "score_customers")  # the tables, then LATEST
     print(summary.format_summary(run_summary, run.folder.path))
     print(f"  scored with {scoring['k']} segments; {scoring['out_of_range']:,} customers out of range")
-    if run.tables:
-        names = segment_names(spark, run.model_dir)
-        workflow.publish_tables(spark, run.tables, run_summary, "score", run.folder, names, None, "score_customers")
     return run_summary
-
-
-def segment_names(spark: SparkSession, model_dir: str) -> dict[int, str]:
-    """The segments' names of the run the model was trained in (its summary.json), where it is one."""
-    run = runs.training_run(model_dir)
-    if run is None or not run.is_complete(spark):
-        return {}
-    segments = run.summary(spark).get("model", {}).get("segments", {})
-    return {int(segment): described["name"] for segment, described in segments.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

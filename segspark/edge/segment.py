@@ -149,9 +149,8 @@ def start(options: Options) -> Run:
     """The session, every path as the session's Hadoop qualifies it (a bare path is on the default
     filesystem: the whole run, its pointer and its report land in one place, read back the same
     way), this run's folder and the run it compares with."""
-    spark = session.start(
-        "segspark-segment-customers", workflow.catalog_for(options.output, options.input, options.publish_tables)
-    )
+    catalog_output = workflow.catalog_for(options.output, options.input, options.publish_tables)
+    spark = session.start("segspark-segment-customers", catalog_output)
     phases = summary.Phases(JOB, lambda: jvm.jobs_started(spark.sparkContext))
     output = paths.qualified(spark, options.output)
     input_path = (
@@ -167,7 +166,11 @@ def start(options: Options) -> Run:
             spark, paths.qualified(spark, options.previous or output), options.source_format, bool(options.previous)
         )
     )
-    published_tables = tables.prepare(spark, options.publish_tables) if options.publish_tables else None
+    published_tables = (
+        workflow.prepare_tables(spark, options.publish_tables, output, "segment", catalog_output or output)
+        if options.publish_tables
+        else None
+    )
     folder = runs.RunFolder.at(output, runs.new_run_id())
     return Run(spark, options, input_path, folder, previous, phases, published_tables)
 
@@ -330,18 +333,12 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
         run_summary, run.phases, pseudonym_key=key_source, guarantees=session.guarantees(spark)
     )
     outputs.write_json(spark, folder.file(runs.SUMMARY), run_summary)
-    runs.publish(spark, folder)
     segmented.customers.unpersist()
     accounted.release()
+    workflow.publish_run(spark, folder, run_summary, run.tables, JOB)  # the tables, then LATEST
     print(summary.format_summary(run_summary, folder.path))
     if run_summary["refresh"].get("warning"):
         print(f"segment_customers: {run_summary['refresh']['warning']}")
-    if run.tables:
-        rows = tables.segment_rows(
-            folder.run_id, segmented.model_summary, segmented.refresh, segmented.profiles.feature_quantiles
-        )
-        names = {name.segment: name.name for name in segmented.names}
-        workflow.publish_tables(spark, run.tables, run_summary, "segment", folder, names, rows, JOB)
     return run_summary
 
 

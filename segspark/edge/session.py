@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 from segspark.config import IN_CHECKOUT, conf_resource
 from segspark.edge import paths
 from segspark.edge.paths import local_path, local_uri
-from segspark.errors import UsageError
+from segspark.errors import InputError, UsageError
 
 REQUIRED = {
     "spark.speculation": ("false", "speculative duplicate tasks would race to write published files"),
@@ -60,6 +60,8 @@ CATALOG_SETTINGS = (
     "spark.sql.catalog.spark_catalog",
     "spark.sql.defaultCatalog",
     "spark.hadoop.hive.metastore.uris",
+    "spark.hadoop.javax.jdo.option.ConnectionURL",  # a user's own Derby or JDBC metastore
+    "spark.sql.warehouse.dir",
 )
 #: The folder of an output folder that keeps its built-in catalog (`local_catalog`).
 CATALOG_FOLDER = "catalog"
@@ -213,12 +215,51 @@ def catalog_settings(output: str, given: dict[str, str]) -> dict[str, str]:
     """What a run that uses tables adds to the session: nothing where a catalog is configured (Hive
     support turned on where only a hive-site.xml says so); else the built-in catalog of `output`."""
     if has_own_catalog(given):
+        named = [f"{key}={given[key]}" for key in CATALOG_SETTINGS if key in given] or ["hive-site.xml"]
+        print(f"segspark: tables in the catalog the session's settings give ({', '.join(named)})")
         return {} if "spark.sql.catalogImplementation" in given else {"spark.sql.catalogImplementation": "hive"}
     folder = catalog_folder(output, given)
     os.makedirs(folder, exist_ok=True)
+    check_catalog_free(folder)
     # Derby writes its log to the working folder unless told otherwise; before the metastore starts
     SparkContext._jvm.java.lang.System.setProperty("derby.stream.error.file", os.path.join(folder, "derby.log"))
     return local_catalog(folder)
+
+
+def check_catalog_free(folder: str) -> None:
+    """Refuse, before Spark opens it, a built-in catalog another process has open: Derby serves one
+    process at a time, and the second otherwise fails deep in Hive with ten thousand log lines. Derby
+    holds an OS lock on `metastore_db/dbex.lck` while booted (a killed process's lock goes with it)."""
+    lock_file = os.path.join(folder, "metastore_db", "dbex.lck")
+    if not os.path.exists(lock_file):
+        return
+    import fcntl
+
+    descriptor = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise InputError(DERBY_BUSY.format(folder=folder)) from None
+    finally:
+        os.close(descriptor)  # releases the probe's lock
+
+
+#: One line for a built-in catalog that another process has open.
+DERBY_BUSY = (
+    "the built-in catalog in {folder} is open in another process (its Derby metastore serves one process "
+    "at a time: another run with tables in this output folder, a ./spark-sql.sh, a notebook): run again "
+    "when that one has ended, or give the runs a shared metastore (docs/tables.md)"
+)
+
+
+def built_in_warehouse(spark: SparkSession, output: str) -> str | None:
+    """The warehouse of `output`'s built-in catalog where the session uses it, else None."""
+    if not paths.is_local(output):
+        return None
+    built_in = local_catalog(built_in_catalog_folder(output))
+    if spark.sparkContext.getConf().get(_METASTORE_URL, None) != built_in[_METASTORE_URL]:
+        return None
+    return built_in["spark.sql.warehouse.dir"]
 
 
 def query_hint(spark: SparkSession, database: str, output: str | None) -> str | None:

@@ -8,7 +8,12 @@
 
 Never half a result: a run's data rows are appended first and its `segspark_runs` row last, and
 the view reads through `segspark_runs`, so a run killed in between is not current (its rows sit
-under a run_id no `segspark_runs` row names). Nothing is written with overwrite: every write is
+under a run_id no `segspark_runs` row names; publishing the run again appends only what is
+missing). One publisher at a time: two appends to one table at once share its `_temporary/0`
+folder in this Spark (measured: one failed, two others silently lost 25% and 12% of their rows),
+so creating and appending happen under a lock file in the database's folder (`publishing`).
+One database holds one output folder's segmentation (its `segspark_current`), and a built-in
+catalog copied with its output folder, which names the original's files, is refused. Nothing is written with overwrite: every write is
 an append (`insertInto`) through Spark's catalog API, so a Delta or Iceberg catalog gives each
 append its own transaction. The tables are created on first use, with the session's default
 source (`spark.sql.sources.default`), and one of another shape is refused, naming the column,
@@ -18,18 +23,19 @@ before the run does any work.
 from __future__ import annotations
 
 import re
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from segspark.clustering.segments import OUT_OF_RANGE, SEGMENT
+from segspark.edge import paths
 from segspark.errors import InputError, UsageError
-from segspark.report.profiles import ALL_SEGMENTS
 from segspark.schemas import (
     CUSTOMER_SEGMENTS_TABLE,
     FEATURE_COLUMNS,
@@ -70,21 +76,122 @@ class Tables:
         return f"{self.database}.{table}"
 
 
-def prepare(spark: SparkSession, database: str) -> Tables:
+#: The lock file in a database's folder while a run creates or appends to its tables.
+LOCK = "_segspark_publishing"
+#: How long a publisher waits for another's lock before it stops, saying whose it is.
+LOCK_WAIT_SECONDS = 300.0
+
+
+def prepare(
+    spark: SparkSession, database: str, output: str, job: str, warehouse: str | None = None, holder: str = ""
+) -> Tables:
     """The database and its tables created where missing, each existing one checked against the
-    shape segspark writes, and the view (re)defined: all before the run does any work."""
+    shape segspark writes, and the view (re)defined: all before the run does any work.
+
+    Refused first: an in-memory catalog (the tables would vanish at exit), a built-in catalog whose
+    database lies outside `warehouse` (its output folder was copied or moved: appends would go into
+    the original's files), and, for a segment run, a database that already holds another output
+    folder's segmentation (`segspark_current` would flip between the two)."""
+    check_lasting_catalog(spark, database)
     if not spark.catalog.databaseExists(database):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+    location = database_location(spark, database)
+    if warehouse is not None and not paths.Location.of(warehouse).contains(paths.Location.of(location)):
+        raise InputError(
+            f"--publish-tables {database}: the catalog in {warehouse.rsplit('/', 1)[0]} keeps {database} at "
+            f"{location}, outside its warehouse {warehouse}: this output folder was copied or moved with its "
+            "catalog, and a run would append into the original's files. Run in the original folder, or "
+            "publish here into a database of another name"
+        )
     tables = Tables(database)
-    for table, (schema, partitions) in TABLES.items():
-        name = tables.name(table)
-        if spark.catalog.tableExists(name):
-            check_shape(spark.table(name).schema, schema, name)
-        else:
-            writer = spark.createDataFrame([], schema).write.mode("append")
-            (writer.partitionBy(*partitions) if partitions else writer).saveAsTable(name)
-    spark.sql(current_view_sql(tables))
+    with publishing(spark, tables, holder or f"a {job} run preparing"):
+        for table, (schema, partitions) in TABLES.items():
+            name = tables.name(table)
+            if spark.catalog.tableExists(name):
+                check_shape(spark.table(name).schema, schema, name)
+            else:
+                writer = spark.createDataFrame([], schema).write.mode("append")
+                (writer.partitionBy(*partitions) if partitions else writer).saveAsTable(name)
+        if job == "segment":
+            check_one_output(spark, tables, output)
+        spark.sql(current_view_sql(tables))
     return tables
+
+
+def check_lasting_catalog(spark: SparkSession, database: str) -> None:
+    """Refuse Spark's in-memory catalog: tables there vanish when the run ends (and leave their files
+    in ./spark-warehouse), though the run would say it published them."""
+    problem = fleeting_catalog(
+        database,
+        spark.conf.get("spark.sql.catalogImplementation", "in-memory"),
+        spark.conf.get("spark.sql.catalog.spark_catalog", None),
+    )
+    if problem:
+        raise UsageError(problem)
+
+
+def fleeting_catalog(database: str, implementation: str, session_catalog: str | None) -> str | None:
+    """Why publishing `database` would not last (its catalog is the in-memory one), or None."""
+    catalog = database.split(".")[0] if "." in database else "spark_catalog"
+    if catalog != "spark_catalog" or session_catalog or implementation != "in-memory":
+        return None  # a catalog of its own (Delta, Iceberg, Glue, a Hive metastore)
+    return (
+        f"--publish-tables {database}: the session's catalog is Spark's in-memory one "
+        "(spark.sql.catalogImplementation=in-memory), whose tables vanish when the run ends; give it a "
+        "lasting catalog (hive, with the cluster's metastore) or leave the setting out for the output "
+        "folder's built-in one"
+    )
+
+
+def database_location(spark: SparkSession, database: str) -> str:
+    """The database's folder as a path (the catalog gives a URI: a space is %20)."""
+    return paths.decoded(str(spark.catalog.getDatabase(database).locationUri))
+
+
+def check_one_output(spark: SparkSession, tables: Tables, output: str) -> None:
+    """Refuse a segment run into a database whose segment runs came from another output folder:
+    `segspark_current` is one segmentation per database, and two shops' would flip it."""
+    folders = [
+        row[0]
+        for row in spark.table(tables.name(RUNS))
+        .where(F.col("job") == "segment")
+        .select("run_folder")
+        .distinct()
+        .limit(2)
+        .collect()
+    ]
+    others = sorted({folder.rstrip("/").rsplit("/runs/", 1)[0] for folder in folders} - {output.rstrip("/")})
+    if others:
+        raise UsageError(
+            f"--publish-tables {tables.database}: it holds the segmentation of {others[0]}, and this run's "
+            f"output is {output}: {CURRENT} shows one output folder's segmentation, so publish each into a "
+            "database of its own (was the output folder moved? then publish into a new database)"
+        )
+
+
+@contextmanager
+def publishing(spark: SparkSession, tables: Tables, holder: str, wait_seconds: float | None = None) -> Iterator[None]:
+    """Hold the database's publishing lock (a file made in one step, `paths.create_exclusive`) while
+    creating or appending to its tables; a second publisher waits for it, then stops naming the holder."""
+    lock = paths.join(database_location(spark, tables.database), LOCK)
+    stamp = f"{holder}\n{datetime.now(timezone.utc).isoformat(timespec='seconds')}\n"
+    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    while not paths.create_exclusive(spark, lock, stamp):
+        if time.monotonic() >= deadline:
+            try:
+                held = " since ".join(paths.read_text(spark, lock).split("\n")[:2])
+            except Exception:  # noqa: BLE001 - released meanwhile
+                held = "another run"
+            raise InputError(
+                f"--publish-tables {tables.database}: another run is publishing into it ({held}; lock "
+                f"{lock}); waited {wait_seconds if wait_seconds is not None else LOCK_WAIT_SECONDS:.0f} s. "
+                "If no run is publishing (one was killed), delete the lock file and publish again"
+            )
+        time.sleep(0.5)
+    try:
+        yield
+    finally:
+        paths.delete(spark, lock)
 
 
 def check_shape(actual: T.StructType, expected: T.StructType, name: str) -> None:
@@ -136,10 +243,14 @@ def customer_rows(customers: DataFrame, run_id: str, names: Mapping[int, str]) -
     )
 
 
-def segment_rows(run_id: str, model: Mapping[str, Any], refresh: Mapping[str, Any], quantiles: pd.DataFrame) -> list:
-    """segspark_segments rows from the run's summary (model and refresh) and its feature quantiles."""
-    medians = quantiles[(quantiles["quantile"] == 0.5) & (quantiles["segment"] != ALL_SEGMENTS)]
-    median = {(int(row.segment), row.feature): float(row.value) for row in medians.itertuples()}
+def segment_rows(run_id: str, model: Mapping[str, Any], refresh: Mapping[str, Any]) -> list:
+    """segspark_segments rows from the run's summary.json alone (model and refresh), so that a run
+    can be published into the tables again from its folder."""
+    median = {
+        (int(s), name): float(value)
+        for s, described in model["segments"].items()
+        for name, value in (described.get("medians") or {}).items()
+    }
     centres = {int(c["segment"]): c["original"] for c in model["centres"]}
     stability = {int(s["segment"]): s.get("jaccard_mean") for s in model.get("segment_stability") or []}
     previous = {int(s["segment"]): s.get("previous_segment") for s in refresh.get("segments") or []}
@@ -193,13 +304,36 @@ def publish(
     customers: DataFrame,
     names: Mapping[int, str],
     segments: list | None = None,
-) -> None:
-    """One run into the tables: its customers, segments and migrations, then its segspark_runs row."""
+    again: bool = False,
+) -> bool:
+    """One run into the tables: its customers, segments and migrations, then its segspark_runs row.
+    False (nothing written) where its segspark_runs row is there already.
+
+    `again`: the run may have been stopped part way (its data rows appended, its runs row not): a
+    table that has the run's rows is left as it is, one with only some of them is refused."""
     run_id = summary["run_id"]
-    _append(customer_rows(customers, run_id, names), tables.name(CUSTOMER_SEGMENTS))
+    if again and _rows_of(spark, tables.name(RUNS), run_id):
+        return False
+    appends = [
+        (customer_rows(customers, run_id, names), tables.name(CUSTOMER_SEGMENTS), summary["counts"]["customers"])
+    ]
     if segments:
-        _append(spark.createDataFrame(segments, SEGMENTS_TABLE), tables.name(SEGMENTS))
+        appends.append((spark.createDataFrame(segments, SEGMENTS_TABLE), tables.name(SEGMENTS), len(segments)))
     migrations = migration_rows(run_id, summary.get("refresh") or {})
     if migrations:
-        _append(spark.createDataFrame(migrations, MIGRATIONS_TABLE), tables.name(MIGRATIONS))
+        appends.append((spark.createDataFrame(migrations, MIGRATIONS_TABLE), tables.name(MIGRATIONS), len(migrations)))
+    for rows, name, expected in appends:
+        there = _rows_of(spark, name, run_id) if again else 0
+        if there == 0:
+            _append(rows, name)
+        elif there != expected:
+            raise InputError(
+                f"table {name} holds {there:,} rows of run {run_id}, not its {expected:,}: an append was cut "
+                "short; the run's rows there need removing before it is published again"
+            )
     _append(spark.createDataFrame([run_row(summary, job, run_folder)], RUNS_TABLE), tables.name(RUNS))
+    return True
+
+
+def _rows_of(spark: SparkSession, name: str, run_id: str) -> int:
+    return spark.table(name).where(F.col("run_id") == run_id).count()

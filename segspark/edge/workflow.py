@@ -6,6 +6,7 @@ exactly the same ingest, rules and features as training did.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from segspark import refresh
+from segspark.config import IN_CHECKOUT
 from segspark.edge import inputs as segio
 from segspark.edge import outputs, paths, runs, session, tables
-from segspark.errors import InputError, QualityError, UsageError
+from segspark.errors import InputError, NotPublished, QualityError, UsageError
 from segspark.orders import accounting, features, formats
 from segspark.orders.accounting import LineCounts
 from segspark.orders.formats import SourceFormat
@@ -53,31 +55,111 @@ def qualified_input(spark: SparkSession, source: str) -> str:
     return source if segio.table_name(source) else paths.qualified(spark, source)
 
 
-def catalog_for(output: str, source: str | None, publish_tables: str | None) -> str | None:
-    """The output folder whose built-in catalog the session gets where it has none of its own:
-    for a run that reads or publishes tables (segspark.edge.session.start)."""
-    return output if publish_tables or (source and segio.table_name(source)) else None
+def catalog_for(output: str, source: str | None, publish_tables: str | None, model: str | None = None) -> str | None:
+    """The output folder whose built-in catalog the session gets where it has none of its own: for a
+    run that reads or publishes tables (segspark.edge.session.start). A scoring run (`model`) shares
+    the catalog of the output its model was trained in, so one shop's segment and score runs, and
+    the tables they read, are in one catalog."""
+    if not (publish_tables or (source and segio.table_name(source))):
+        return None
+    if model is not None:
+        trained_in = model_output(model)
+        local = ("", "file")
+        if paths.scheme(trained_in) in local or paths.scheme(output) not in local:
+            return trained_in  # not a remote model's folder for a local scoring run: no catalog there
+    return output
 
 
-def publish_tables(
+def model_output(model: str) -> str:
+    """The output folder a --model path belongs to, from the path alone (an output folder, one of its
+    run folders, or a run's model/ folder)."""
+    base = model.rstrip("/")
+    if base.endswith("/model"):
+        base = base[: -len("/model")]
+    run = runs.RunFolder.of(base)
+    return run.output if run is not None and run.output is not None else base
+
+
+def prepare_tables(spark: SparkSession, database: str, output: str, job: str, catalog_output: str) -> tables.Tables:
+    """The database's tables made ready (`tables.prepare`), with the built-in catalog's warehouse
+    where the session uses `catalog_output`'s, to catch a copied output folder."""
+    warehouse = session.built_in_warehouse(spark, catalog_output)
+    return tables.prepare(spark, database, output, job, warehouse)
+
+
+def publish_run(
     spark: SparkSession,
-    published: tables.Tables,
-    run_summary: dict,
-    job: str,
     folder: runs.RunFolder,
-    names: dict[int, str],
-    segment_rows: list | None,
+    run_summary: dict,
+    published: tables.Tables | None,
     prefix: str,
+    again: bool = False,
 ) -> None:
-    """A published run (its folder complete, LATEST replaced) into the tables, its customers read
-    back from its customers/: the tables hold what the folder holds."""
-    customers = spark.read.parquet(paths.glob_escaped(folder.file("customers")))
-    tables.publish(spark, published, run_summary, job, folder.path, customers, names, segment_rows)
+    """A complete run (its summary.json written) made current: into the tables first, when asked,
+    then LATEST, both under the database's publishing lock, so that the folder and the tables agree:
+    where the tables fail, LATEST still names the run before (a scheduler's retry compares with the
+    same run, and the tables' `previous_run` chain holds), and the error says how to finish.
+
+    `again`: publishing a run that was published before, or stopped part way (`jobs/publish_run.py`).
+    """
+    if published is None:
+        runs.publish(spark, folder)
+        return
+    job = "score" if run_summary.get("scoring") else "segment"
+    before = runs.current_run(spark, folder.output).run
+    finish = publish_command(folder.path, published.database)
+    in_tables = False
+    try:
+        customers = spark.read.parquet(paths.glob_escaped(folder.file("customers")))
+        segment_rows = (
+            tables.segment_rows(folder.run_id, run_summary["model"], run_summary.get("refresh") or {})
+            if job == "segment"
+            else None
+        )
+        with tables.publishing(spark, published, f"run {folder.run_id}"):
+            tables.publish(
+                spark, published, run_summary, job, folder.path, customers, segment_names(spark, run_summary),
+                segment_rows, again,
+            )  # fmt: skip
+            in_tables = True
+            runs.VISIBLE.append(
+                f"run {folder.run_id} is in the tables of {published.database} but LATEST was not replaced "
+                f"(the folder's current run is still {before.run_id if before else 'none'}); finish with: {finish}"
+            )
+            runs.publish(spark, folder)
+    except Exception as error:
+        if in_tables:
+            raise NotPublished(
+                f"run {folder.run_id} is in the tables of {published.database}, but LATEST could not be replaced "
+                f"(the folder's current run is still {before.run_id if before else 'none'}); finish with: {finish}"
+            ) from error
+        raise NotPublished(
+            f"run {folder.run_id} is complete in {folder.path} but was not published: the tables of "
+            f"{published.database} did not take it, and LATEST still names "
+            f"{before.run_id if before else 'no run'}; once that is fixed, publish it with: {finish}"
+        ) from error
     print(f"{prefix}: run {folder.run_id} published to the tables of {published.database} "
           f"({', '.join(tables.TABLES)}; view {tables.CURRENT})")  # fmt: skip
     hint = session.query_hint(spark, published.database, folder.output)
     if hint:
         print(f"{prefix}: {hint}")
+
+
+def publish_command(run_folder: str, database: str) -> str:
+    """The command that publishes an existing run into the tables and makes it current."""
+    arguments = f"--run {shlex.quote(run_folder)} --publish-tables {database}"
+    return f"./spark-submit.sh jobs/publish_run.py {arguments}" if IN_CHECKOUT else f"segspark-publish {arguments}"
+
+
+def segment_names(spark: SparkSession, run_summary: dict) -> dict[int, str]:
+    """segment id -> name: a segment run's own; a scoring run's from the run its model was trained in."""
+    if run_summary.get("model"):
+        return {int(s): described["name"] for s, described in run_summary["model"]["segments"].items()}
+    training = runs.training_run(run_summary["scoring"]["model"])
+    if training is None or not training.is_complete(spark):
+        return {}
+    segments = training.summary(spark).get("model", {}).get("segments", {})
+    return {int(segment): described["name"] for segment, described in segments.items()}
 
 
 def load_source_format(name_or_path: str) -> SourceFormat:

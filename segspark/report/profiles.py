@@ -43,6 +43,16 @@ class Profiles:
         ]
         return dict(zip(rows["feature"], rows["value"].astype(float)))
 
+    def segment_medians(self) -> dict[int, dict[str, float]]:
+        """Each segment's median of each feature."""
+        rows = self.feature_quantiles[
+            (self.feature_quantiles["segment"] != ALL_SEGMENTS) & (self.feature_quantiles["quantile"] == 0.5)
+        ]
+        medians: dict[int, dict[str, float]] = {}
+        for row in rows.itertuples():
+            medians.setdefault(int(row.segment), {})[row.feature] = float(row.value)
+        return medians
+
     def renumbered(self, numbering: dict[int, int]) -> "Profiles":
         """The same profiles keyed by segment, from cluster -> segment."""
         quantiles = self.feature_quantiles.assign(

@@ -129,7 +129,16 @@ def model_summary(
             }
             for s, centre in sorted(segment_centres.items())
         ],
-        "segments": {str(n.segment): {"name": n.name, "action": n.action, "levels": n.levels} for n in names},
+        "segments": {
+            str(n.segment): {
+                "name": n.name,
+                "action": n.action,
+                "levels": n.levels,
+                "medians": {name: medians[name] for name in FEATURE_COLUMNS if name in medians},
+            }
+            for n in names
+            for medians in [segment_profiles.segment_medians().get(n.segment, {})]
+        },
         "segment_stability": list(segment_stability),
         "highest_segment_id_issued": max(segment_centres, default=-1) if highest_issued is None else highest_issued,
     }

@@ -43,6 +43,20 @@ def test_a_run_with_tables_uses_the_sessions_own_catalog_where_one_is_configured
     assert session.catalog_settings("/out", {}) == {"spark.sql.catalogImplementation": "hive"}
 
 
+def test_a_users_own_metastore_or_warehouse_setting_wins_and_is_said(tmp_path, monkeypatch, capsys, spark):
+    """A user's Derby URL or warehouse used to be replaced silently by the output folder's catalog."""
+    monkeypatch.delenv("HADOOP_CONF_DIR", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    url = f"jdbc:derby:;databaseName={tmp_path}/shared_metastore;create=true"
+    for given in ({"spark.hadoop.javax.jdo.option.ConnectionURL": url}, {"spark.sql.warehouse.dir": "file:/lake"}):
+        assert session.catalog_settings("/out", given) == {"spark.sql.catalogImplementation": "hive"}
+        key, value = next(iter(given.items()))
+        assert (
+            capsys.readouterr().out == f"segspark: tables in the catalog the session's settings give ({key}={value})\n"
+        )
+    assert not (tmp_path / "out").exists()
+
+
 def test_without_one_the_built_in_catalog_lives_under_a_local_output_and_elsewhere_is_refused(tmp_path, spark):
     output = tmp_path / "o ut"
     assert session.catalog_folder(str(output), {}) == str(output / "catalog")
