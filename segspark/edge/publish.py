@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     run_summary = folder.summary(spark)
     published = None
     if database:
-        job = "score" if run_summary.get("scoring") else "segment"
-        published = workflow.prepare_tables(spark, database, folder.output, job, catalog_output or folder.output)
+        published = workflow.prepare_tables(
+            spark, database, folder.output, workflow.job_of(run_summary), catalog_output or folder.output
+        )
     workflow.publish_run(spark, folder, run_summary, published, JOB, again=True)
     print(f"{JOB}: {folder.path} is the current run of {folder.output}")
     return 0

@@ -262,15 +262,13 @@ def built_in_warehouse(spark: SparkSession, output: str) -> str | None:
     return built_in["spark.sql.warehouse.dir"]
 
 
-def query_hint(spark: SparkSession, database: str, output: str | None) -> str | None:
-    """How to query the tables of a run that used its output folder's built-in catalog (None for a
-    catalog of the session's own: query it as usual)."""
-    if output is None or not paths.is_local(output):
+def query_hint(database: str, built_in_output: str | None) -> str | None:
+    """How to query tables in the built-in catalog of `built_in_output` (None for a catalog of the
+    session's own: query it as usual)."""
+    if built_in_output is None:
         return None
-    folder = built_in_catalog_folder(output)
+    folder = built_in_catalog_folder(built_in_output)
     built_in = local_catalog(folder)
-    if spark.sparkContext.getConf().get(_METASTORE_URL) != built_in[_METASTORE_URL]:
-        return None
     sql = f"SELECT * FROM {database}.segspark_current LIMIT 10"
     if IN_CHECKOUT:
         return f"query them with: ./spark-sql.sh {shlex.quote(os.path.dirname(folder))} -e {shlex.quote(sql)}"

@@ -71,6 +71,7 @@ class Tables:
     """The database a run publishes into, its tables created and checked (`prepare`)."""
 
     database: str
+    built_in_output: str | None = None  # the output folder whose built-in catalog holds them, if one does
 
     def name(self, table: str) -> str:
         return f"{self.database}.{table}"
@@ -82,9 +83,7 @@ LOCK = "_segspark_publishing"
 LOCK_WAIT_SECONDS = 300.0
 
 
-def prepare(
-    spark: SparkSession, database: str, output: str, job: str, warehouse: str | None = None, holder: str = ""
-) -> Tables:
+def prepare(spark: SparkSession, database: str, output: str, job: str, warehouse: str | None = None) -> Tables:
     """The database and its tables created where missing, each existing one checked against the
     shape segspark writes, and the view (re)defined: all before the run does any work.
 
@@ -104,7 +103,7 @@ def prepare(
             "publish here into a database of another name"
         )
     tables = Tables(database)
-    with publishing(spark, tables, holder or f"a {job} run preparing"):
+    with publishing(spark, tables, f"a {job} run preparing"):
         for table, (schema, partitions) in TABLES.items():
             name = tables.name(table)
             if spark.catalog.tableExists(name):
@@ -305,15 +304,15 @@ def publish(
     names: Mapping[int, str],
     segments: list | None = None,
     again: bool = False,
-) -> bool:
-    """One run into the tables: its customers, segments and migrations, then its segspark_runs row.
-    False (nothing written) where its segspark_runs row is there already.
+) -> None:
+    """One run into the tables: its customers, segments and migrations, then its segspark_runs row
+    (nothing, with `again`, where its segspark_runs row is there already).
 
     `again`: the run may have been stopped part way (its data rows appended, its runs row not): a
     table that has the run's rows is left as it is, one with only some of them is refused."""
     run_id = summary["run_id"]
     if again and _rows_of(spark, tables.name(RUNS), run_id):
-        return False
+        return
     appends = [
         (customer_rows(customers, run_id, names), tables.name(CUSTOMER_SEGMENTS), summary["counts"]["customers"])
     ]
@@ -332,7 +331,6 @@ def publish(
                 "short; the run's rows there need removing before it is published again"
             )
     _append(spark.createDataFrame([run_row(summary, job, run_folder)], RUNS_TABLE), tables.name(RUNS))
-    return True
 
 
 def _rows_of(spark: SparkSession, name: str, run_id: str) -> int:

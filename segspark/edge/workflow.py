@@ -6,6 +6,7 @@ exactly the same ingest, rules and features as training did.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,13 @@ def prepare_tables(spark: SparkSession, database: str, output: str, job: str, ca
     """The database's tables made ready (`tables.prepare`), with the built-in catalog's warehouse
     where the session uses `catalog_output`'s, to catch a copied output folder."""
     warehouse = session.built_in_warehouse(spark, catalog_output)
-    return tables.prepare(spark, database, output, job, warehouse)
+    prepared = tables.prepare(spark, database, output, job, warehouse)
+    return dataclasses.replace(prepared, built_in_output=catalog_output if warehouse else None)
+
+
+def job_of(run_summary: dict) -> str:
+    """Which job made a run: `score` (its summary has `scoring`) or `segment`."""
+    return "score" if run_summary.get("scoring") else "segment"
 
 
 def publish_run(
@@ -105,7 +112,7 @@ def publish_run(
     if published is None:
         runs.publish(spark, folder)
         return
-    job = "score" if run_summary.get("scoring") else "segment"
+    job = job_of(run_summary)
     before = runs.current_run(spark, folder.output).run
     finish = publish_command(folder.path, published.database)
     in_tables = False
@@ -140,7 +147,7 @@ def publish_run(
         ) from error
     print(f"{prefix}: run {folder.run_id} published to the tables of {published.database} "
           f"({', '.join(tables.TABLES)}; view {tables.CURRENT})")  # fmt: skip
-    hint = session.query_hint(spark, published.database, folder.output)
+    hint = session.query_hint(published.database, published.built_in_output)
     if hint:
         print(f"{prefix}: {hint}")
 

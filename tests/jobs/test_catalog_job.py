@@ -52,6 +52,7 @@ def test_one_shops_catalog_from_set_up_to_scoring_and_a_copied_output_refused(tm
     )  # fmt: skip
     assert scored.returncode == 0, scored.stdout[-3000:]
     assert not (tmp_path / "scored" / "catalog").exists()
+    assert f"score_customers: query them with: ./spark-sql.sh {output} -e" in scored.stdout  # the shared one
     jobs = spark_sql(str(output), "SELECT job, count(*) FROM segspark.segspark_runs GROUP BY job ORDER BY job")
     assert jobs.stdout.split() == ["score", "1", "segment", "1"]
     # 4. a copy of the output folder: its catalog names the original's files, so a run there is refused
