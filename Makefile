@@ -4,13 +4,34 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.segspark-installed
 
-.PHONY: run test lint format dist venv java browser jars clean
+.PHONY: run test test-spark-lines lint format dist venv java browser jars clean
 
 run: java $(STAMP)
 	./spark-submit.sh jobs/segment_customers.py $(ARGS)
 
 test: java browser jars lint
 	SPARK_LOCAL_IP=127.0.0.1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The other Spark lines segspark supports (segspark.compat; the default is constraints.txt's), each in an
+# environment of its own under build/spark-<line>/: constraints.txt with constraints-spark-<line>.txt's
+# pyspark in its place. There the tests marked spark_lines run: a segment run, a refresh, a score and
+# tables end to end, and the features, typing and py4j calls. CI runs this after `make test`.
+SPARK_LINES := 3.5 4.3
+test-spark-lines: java $(foreach line,$(SPARK_LINES),build/spark-$(line)/.installed)
+	set -e; for line in $(SPARK_LINES); do \
+	  echo "== Spark $$line: $$(build/spark-$$line/venv/bin/python -c 'import pyspark; print(pyspark.__version__)')"; \
+	  SEGSPARK_VENV=$(CURDIR)/build/spark-$$line/venv SPARK_LOCAL_IP=127.0.0.1 \
+	    build/spark-$$line/venv/bin/python -m pytest -m spark_lines -p no:cacheprovider $(PYTEST_ARGS); \
+	done
+
+build/spark-%/.installed: setup.cfg pyproject.toml constraints.txt constraints-spark-%.txt
+	rm -rf build/spark-$*
+	$(PYTHON) -m venv build/spark-$*/venv
+	grep -v '^pyspark==' constraints.txt >build/spark-$*/constraints.txt
+	grep '^pyspark==' constraints-spark-$*.txt >>build/spark-$*/constraints.txt
+	build/spark-$*/venv/bin/python -m pip install --quiet --upgrade "pip>=24"
+	build/spark-$*/venv/bin/python -m pip install --quiet -c build/spark-$*/constraints.txt -e '.[test]'
+	touch $@
 
 # Style and layering, in seconds: ruff's linter and formatter (check only) and the import contract
 # of pyproject.toml (each stage imports only the stages before it). `make format` applies ruff's fixes.
@@ -36,11 +57,12 @@ dist: $(STAMP)
 java:
 	@scripts/ensure-java.sh
 
-# The JVM dependencies of the test cluster (Hadoop's minicluster) and of s3a:// (hadoop-aws and the
-# AWS SDK it names), exact versions in jvm/*/pom.xml, fetched from Maven Central into build/jars/
-# (git-ignored; ~800 MB, most of it the AWS SDK's bundle). `make run` needs none of them.
+# The JVM dependencies of the test cluster (Hadoop's minicluster), of s3a:// (hadoop-aws and the
+# AWS SDK it names) and of the table formats (Delta Lake, Apache Iceberg: jvm/lakehouse/), exact
+# versions in jvm/*/pom.xml, fetched from Maven Central into build/jars/ (git-ignored; ~860 MB, most
+# of it the AWS SDK's bundle). `make run` needs none of them.
 JARS := build/jars
-jars: $(JARS)/test-cluster/.fetched $(JARS)/s3a/.fetched
+jars: $(JARS)/test-cluster/.fetched $(JARS)/s3a/.fetched $(JARS)/lakehouse/.fetched
 
 $(JARS)/%/.fetched: jvm/%/pom.xml
 	@scripts/ensure-maven.sh

@@ -9,7 +9,8 @@
 #   scripts/test-cluster.sh status   # says whether it is up (exit 0) or not (exit 1)
 #
 # HDFS and YARN are Hadoop 3.5.0's own daemons (MiniDFSCluster, MiniYARNCluster: the NameNode,
-# DataNode, ResourceManager and NodeManager code, in one JVM; jvm/test-cluster/). The S3 server is
+# DataNode, ResourceManager and NodeManager code, in one JVM; jvm/test-cluster/); Spark's client
+# (the default pyspark, 4.1.4) is Hadoop 3.4.2, as a cluster's daemons are often newer than its clients. The S3 server is
 # moto's (a real HTTP server speaking S3, with IAM: a wrong key is refused), reached through
 # Hadoop's S3A (jvm/s3a/) with path-style access. Everything listens on 127.0.0.1 only; its data
 # is under build/test-cluster/ (SEGSPARK_TEST_CLUSTER_DIR). Ports: SEGSPARK_TC_NAMENODE_PORT

@@ -42,6 +42,9 @@ RUNS_TABLE = _fields(
     ("previous_run", T.StringType()),
     ("model_run", T.StringType()),
     ("run_folder", T.StringType()),
+    # each data table's version once the run's rows were in it (Delta's version, Iceberg's snapshot
+    # id): SELECT ... VERSION AS OF reads the table as of this run; null for tables without versions
+    ("table_versions", T.MapType(T.StringType(), T.LongType())),
 )
 #: Per run and customer: the run's customers/ with the segment's name (and, for scoring, out_of_range).
 CUSTOMER_SEGMENTS_TABLE = _fields(

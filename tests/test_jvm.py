@@ -9,6 +9,8 @@ from pyspark.sql import functions as F
 from segspark import jvm
 from segspark.clustering import model
 
+pytestmark = pytest.mark.spark_lines  # also run on every Spark line (make test-spark-lines)
+
 POINTS = [(0.0, 0.0, 0.0), (0.0, 0.2, 0.0), (5.0, 5.0, 5.0), (5.0, 5.4, 5.0), (5.0, 5.2, 5.0)]
 
 

@@ -166,6 +166,12 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         help="order lines from this catalog table instead of --input (orders, db.orders, catalog.db.orders)",
     )
     parser.add_argument(
+        "--input-as-of",
+        metavar="VERSION|TIME|TAG",
+        help="read --input-table as it was: a Delta version or Iceberg snapshot id, a time "
+        "(2026-11-30T23:59:59Z) or an Iceberg tag (default: its current version, named in summary.json)",
+    )
+    parser.add_argument(
         "--publish-tables",
         metavar="DATABASE",
         help="also publish the run into segspark_* tables of this database (the session's catalog, "

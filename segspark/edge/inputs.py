@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import re
 
 from py4j.protocol import Py4JJavaError
-from pyspark.errors import AnalysisException
+from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -37,14 +38,27 @@ PARQUET_ENDINGS = (".parquet", ".parq")
 TABLE_PREFIX = "table:"
 
 
-def table_source(name: str) -> str:
-    """The input of a run that reads the catalog table `name` (`--input-table`)."""
-    return TABLE_PREFIX + name
+#: Where a table input read a table's earlier state: `table:db.orders VERSION AS OF 12`.
+_AS_OF = re.compile(r" ((?:VERSION|TIMESTAMP) AS OF .+)$")
+
+
+def table_source(name: str, as_of: str | None = None) -> str:
+    """The input of a run that reads the catalog table `name` (`--input-table`), as of a version or
+    time when `as_of` (SQL's clause, segspark.edge.lakehouse.as_of_clause) says so."""
+    return TABLE_PREFIX + name + (f" {as_of}" if as_of else "")
 
 
 def table_name(source: str) -> str | None:
     """The catalog table an input names, or None for a path."""
-    return source[len(TABLE_PREFIX) :] if source.startswith(TABLE_PREFIX) else None
+    if not source.startswith(TABLE_PREFIX):
+        return None
+    return _AS_OF.sub("", source[len(TABLE_PREFIX) :])
+
+
+def table_as_of(source: str) -> str | None:
+    """The time travel clause of a table input (`VERSION AS OF 12`), or None: the table as it is."""
+    found = _AS_OF.search(source) if source.startswith(TABLE_PREFIX) else None
+    return found.group(1) if found else None
 
 
 def _glob_free(path: str) -> str:
@@ -122,7 +136,7 @@ def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat
     """
     table = table_name(path)
     if table is not None:
-        return _read_table(spark, table, source_format)
+        return _read_table(spark, table, source_format, table_as_of(path))
     files = list_input_files(spark, path)
     if not files:
         raise InputError(f"{path}: no files to read")
@@ -157,18 +171,27 @@ def read_order_lines(spark: SparkSession, path: str, source_format: SourceFormat
     return _conformed(source, source_format)
 
 
-def _read_table(spark: SparkSession, name: str, source_format: SourceFormat) -> DataFrame:
-    """A catalog table's rows as order lines: its columns checked as a Parquet file's are (by name,
-    lossless widening, text typed value by value), each row's `source_file` the table's name."""
+def _read_table(spark: SparkSession, name: str, source_format: SourceFormat, as_of: str | None = None) -> DataFrame:
+    """A catalog table's rows as order lines (as of a version or time where `as_of` says): its columns
+    checked as a Parquet file's are (by name, lossless widening, text typed value by value), each
+    row's `source_file` the table's name."""
     try:
-        table = spark.table(name)
+        table = spark.sql(f"SELECT * FROM {name} {as_of}") if as_of else spark.table(name)
     except AnalysisException as error:
         if "TABLE_OR_VIEW_NOT_FOUND" in str(error) or "SCHEMA_NOT_FOUND" in str(error):
             catalog = spark.conf.get("spark.sql.catalogImplementation", "in-memory")
             raise InputError(f"--input-table {name}: no such table in the session's catalog ({catalog})") from None
         if "PARSE_SYNTAX_ERROR" in str(error) or "INVALID_IDENTIFIER" in str(error):
             raise InputError(f"--input-table {name!r}: not a table name (db.table or catalog.db.table)") from None
+        if as_of:
+            first = str(error).strip().splitlines()[0]
+            raise InputError(f"--input-table {name} {as_of}: the table cannot be read so ({first})") from None
         raise
+    except (Py4JJavaError, PySparkException) as error:  # a format's own: Iceberg's unknown snapshot or tag
+        if not as_of:
+            raise
+        first = str(error).strip().splitlines()[0]
+        raise InputError(f"--input-table {name} {as_of}: the table cannot be read so ({first})") from None
     table = _with_format_names(table, source_format, spark.conf.get("spark.sql.caseSensitive", "false"), name)
     check_source_columns(table.schema, source_format.schema, f"table {name}")
     return _conformed(table, source_format, F.lit(table_source(name)))

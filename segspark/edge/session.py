@@ -27,8 +27,9 @@ import shlex
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+from segspark.compat import check_spark_version
 from segspark.config import IN_CHECKOUT, conf_resource
-from segspark.edge import paths
+from segspark.edge import lakehouse, paths
 from segspark.edge.paths import local_path, local_uri
 from segspark.errors import InputError, UsageError
 
@@ -41,6 +42,11 @@ REQUIRED = {
     "spark.sql.ansi.enabled": (
         "false",
         "a format's SQL that fails on one line (a CAST, a division by zero) must cost that line, not the run",
+    ),
+    "spark.sql.legacy.timeParserPolicy": (
+        "CORRECTED",
+        "dates parse as Spark 4 parses them on every Spark line (3.5's default fails a run on a date the "
+        "legacy parser reads otherwise)",
     ),
 }
 DEFAULTS = {
@@ -105,7 +111,7 @@ def settings_for(given: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     lines = []
     for key, (value, why) in REQUIRED.items():
         user = given.get(key)
-        if user is not None and user.strip().lower() != value:
+        if user is not None and user.strip().lower() != value.lower():
             lines.append(f"segspark: {key}={user} overridden with {value}: {why}")
         apply[key] = value
     if "spark.master" not in given:
@@ -119,12 +125,15 @@ def settings_for_running(context: dict[str, str]) -> tuple[dict[str, str], list[
     a scheduler's), whose settings are `context`: what a job can still change is its session's SQL
     settings, so ANSI is overridden and the committer set for this session's DataFrame writes; the
     context's speculation and its own Hadoop configuration stay as they are, and the lines say so."""
-    ansi, committer = "spark.sql.ansi.enabled", REQUIRED[COMMITTER][0]
-    apply = {ansi: REQUIRED[ansi][0], SESSION_COMMITTER: committer}
+    committer = REQUIRED[COMMITTER][0]
+    apply = {SESSION_COMMITTER: committer}
     lines = []
-    user = context.get(ansi)
-    if user is not None and user.strip().lower() != REQUIRED[ansi][0]:
-        lines.append(f"segspark: {ansi}={user} overridden with {REQUIRED[ansi][0]} for this run: {REQUIRED[ansi][1]}")
+    for key, (value, why) in REQUIRED.items():
+        if key.startswith("spark.sql."):  # the session's own settings
+            apply[key] = value
+            user = context.get(key)
+            if user is not None and user.strip().lower() != value.lower():
+                lines.append(f"segspark: {key}={user} overridden with {value} for this run: {why}")
     if context.get("spark.speculation", "false").strip().lower() != "false":
         lines.append(
             f"segspark: spark.speculation={context['spark.speculation']} on the running SparkContext cannot be "
@@ -141,9 +150,21 @@ def settings_for_running(context: dict[str, str]) -> tuple[dict[str, str], list[
     return apply, lines
 
 
+def own_catalog_settings(given: dict[str, str]) -> list[str]:
+    """The launch settings that configure a catalog of the session's own. A session catalog that keeps
+    its tables in the session's metastore (Delta's DeltaCatalog) is not one by itself: without a
+    metastore it works over the output folder's built-in catalog, as plain tables do."""
+    return [
+        key
+        for key in CATALOG_SETTINGS
+        if key in given
+        and not (key == "spark.sql.catalog.spark_catalog" and given[key] in lakehouse.SESSION_CATALOGS_IN_METASTORE)
+    ]
+
+
 def has_own_catalog(given: dict[str, str]) -> bool:
     """Whether the launch settings (or a hive-site.xml beside them) configure a catalog."""
-    if any(key in given for key in CATALOG_SETTINGS):
+    if own_catalog_settings(given):
         return True
     folders = (os.environ.get("SPARK_CONF_DIR"), os.environ.get("HADOOP_CONF_DIR"))
     return any(folder and os.path.exists(os.path.join(folder, "hive-site.xml")) for folder in folders)
@@ -191,6 +212,7 @@ def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     `catalog_for`: the output folder of a run that reads or publishes tables. Where the session has
     no catalog configured, it gets the built-in one kept under that folder (`local_catalog`).
     """
+    check_spark_version()
     context = SparkContext._active_spark_context  # e.g. a notebook's, the tests': its settings are fixed
     if context is not None:
         given = dict(context.getConf().getAll())
@@ -215,7 +237,7 @@ def catalog_settings(output: str, given: dict[str, str]) -> dict[str, str]:
     """What a run that uses tables adds to the session: nothing where a catalog is configured (Hive
     support turned on where only a hive-site.xml says so); else the built-in catalog of `output`."""
     if has_own_catalog(given):
-        named = [f"{key}={given[key]}" for key in CATALOG_SETTINGS if key in given] or ["hive-site.xml"]
+        named = [f"{key}={given[key]}" for key in own_catalog_settings(given)] or ["hive-site.xml"]
         print(f"segspark: tables in the catalog the session's settings give ({', '.join(named)})")
         return {} if "spark.sql.catalogImplementation" in given else {"spark.sql.catalogImplementation": "hive"}
     folder = catalog_folder(output, given)
@@ -289,9 +311,9 @@ def _wheels_importable_on_workers(spark: SparkSession) -> None:
 
 def guarantees(spark: SparkSession) -> dict[str, str | None]:
     """The settings the guarantees rest on, as they hold in the run's session (summary.json): the
-    context's speculation and Hadoop committer; the session's ANSI and DataFrame-write committer."""
+    context's speculation and Hadoop committer; the session's SQL settings and DataFrame-write committer."""
     conf = spark.sparkContext.getConf()
     recorded = {key: conf.get(key, None) for key in RECORDED}
-    for key in ("spark.sql.ansi.enabled", SESSION_COMMITTER):
+    for key in (*(key for key in REQUIRED if key.startswith("spark.sql.")), SESSION_COMMITTER):
         recorded[key] = spark.conf.get(key, None) or recorded[key]
     return recorded

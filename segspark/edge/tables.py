@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping
 
+from pyspark.errors import AnalysisException, UnsupportedOperationException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from segspark.clustering.segments import OUT_OF_RANGE, SEGMENT
-from segspark.edge import paths
+from segspark.edge import lakehouse, paths
 from segspark.errors import InputError, UsageError
 from segspark.schemas import (
     CUSTOMER_SEGMENTS_TABLE,
@@ -56,6 +57,8 @@ TABLES: dict[str, tuple[T.StructType, tuple[str, ...]]] = {
     MIGRATIONS: (MIGRATIONS_TABLE, ()),
     RUNS: (RUNS_TABLE, ()),
 }
+#: The tables a run's rows go into before its segspark_runs row.
+DATA_TABLES = (CUSTOMER_SEGMENTS, SEGMENTS, MIGRATIONS)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
 
@@ -95,7 +98,8 @@ def prepare(spark: SparkSession, database: str, output: str, job: str, warehouse
     if not spark.catalog.databaseExists(database):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
     location = database_location(spark, database)
-    if warehouse is not None and not paths.Location.of(warehouse).contains(paths.Location.of(location)):
+    in_built_in = catalog_of(database) == "spark_catalog"  # not a named (Iceberg, Unity, Glue) catalog's
+    if warehouse is not None and in_built_in and not paths.Location.of(warehouse).contains(paths.Location.of(location)):
         raise InputError(
             f"--publish-tables {database}: the catalog in {warehouse.rsplit('/', 1)[0]} keeps {database} at "
             f"{location}, outside its warehouse {warehouse}: this output folder was copied or moved with its "
@@ -107,14 +111,29 @@ def prepare(spark: SparkSession, database: str, output: str, job: str, warehouse
         for table, (schema, partitions) in TABLES.items():
             name = tables.name(table)
             if spark.catalog.tableExists(name):
-                check_shape(spark.table(name).schema, schema, name)
+                check_shape(_with_new_columns(spark, name, schema), schema, name)
             else:
                 writer = spark.createDataFrame([], schema).write.mode("append")
                 (writer.partitionBy(*partitions) if partitions else writer).saveAsTable(name)
         if job == "segment":
             check_one_output(spark, tables, output)
-        spark.sql(current_view_sql(tables))
+        define_current_view(spark, tables)
     return tables
+
+
+def define_current_view(spark: SparkSession, tables: Tables) -> None:
+    """(Re)define segspark_current; a catalog that keeps no views (Iceberg's hadoop type) is refused."""
+    try:
+        spark.sql(current_view_sql(tables))
+    except (AnalysisException, UnsupportedOperationException) as error:
+        if "not supported by catalog" not in str(error) and "UNSUPPORTED_FEATURE" not in str(error):
+            raise
+        first = str(error).strip().splitlines()[0]
+        raise UsageError(
+            f"--publish-tables {tables.database}: its catalog keeps no views ({first}), and {CURRENT} is one: "
+            "publish into a catalog that does (Iceberg: type jdbc with jdbc.schema-version=V1, rest or hive; "
+            "docs/tables.md)"
+        ) from None
 
 
 def check_lasting_catalog(spark: SparkSession, database: str) -> None:
@@ -131,8 +150,8 @@ def check_lasting_catalog(spark: SparkSession, database: str) -> None:
 
 def fleeting_catalog(database: str, implementation: str, session_catalog: str | None) -> str | None:
     """Why publishing `database` would not last (its catalog is the in-memory one), or None."""
-    catalog = database.split(".")[0] if "." in database else "spark_catalog"
-    if catalog != "spark_catalog" or session_catalog or implementation != "in-memory":
+    own_session_catalog = session_catalog and session_catalog not in lakehouse.SESSION_CATALOGS_IN_METASTORE
+    if catalog_of(database) != "spark_catalog" or own_session_catalog or implementation != "in-memory":
         return None  # a catalog of its own (Delta, Iceberg, Glue, a Hive metastore)
     return (
         f"--publish-tables {database}: the session's catalog is Spark's in-memory one "
@@ -140,6 +159,11 @@ def fleeting_catalog(database: str, implementation: str, session_catalog: str | 
         "lasting catalog (hive, with the cluster's metastore) or leave the setting out for the output "
         "folder's built-in one"
     )
+
+
+def catalog_of(database: str) -> str:
+    """The catalog of `db` (the session's: spark_catalog) or `catalog.db`."""
+    return database.split(".")[0] if "." in database else "spark_catalog"
 
 
 def database_location(spark: SparkSession, database: str) -> str:
@@ -193,6 +217,25 @@ def publishing(spark: SparkSession, tables: Tables, holder: str, wait_seconds: f
         paths.delete(spark, lock)
 
 
+#: Columns segspark added to a table after its first release: a table without them gets them.
+ADDED_COLUMNS = {RUNS: ("table_versions",)}
+
+
+def _with_new_columns(spark: SparkSession, name: str, schema: T.StructType) -> T.StructType:
+    """The table's schema once the columns segspark added since it was made are there (ALTER TABLE
+    ADD COLUMNS, a metadata change every format takes; earlier rows read them as null)."""
+    actual = spark.table(name).schema
+    have = {field.name.lower() for field in actual.fields}
+    table = name.rsplit(".", 1)[-1]
+    missing = [f for f in schema.fields if f.name in ADDED_COLUMNS.get(table, ()) and f.name not in have]
+    if missing and len(have) + len(missing) == len(schema.fields):
+        columns = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({columns})")
+        print(f"segspark: {name} takes the column{'s' * (len(missing) > 1)} {columns} (new in this segspark)")
+        actual = spark.table(name).schema
+    return actual
+
+
 def check_shape(actual: T.StructType, expected: T.StructType, name: str) -> None:
     """Refuse a table whose columns are not the ones segspark writes, naming the first that differs."""
     have = {field.name.lower(): field.dataType for field in actual.fields}
@@ -200,7 +243,7 @@ def check_shape(actual: T.StructType, expected: T.StructType, name: str) -> None
     for column, data_type in wanted.items():
         if column not in have:
             problem = f"has no column {column} ({data_type.simpleString()})"
-        elif have[column] != data_type:
+        elif have[column].simpleString() != data_type.simpleString():  # a map's values' nullability aside
             problem = (
                 f"has column {column} as {have[column].simpleString()}, segspark writes {data_type.simpleString()}"
             )
@@ -275,8 +318,10 @@ def migration_rows(run_id: str, refresh: Mapping[str, Any]) -> list:
     return [(run_id, previous, int(m["from"]), int(m["to"]), int(m["customers"])) for m in refresh["migration"]]
 
 
-def run_row(summary: Mapping[str, Any], job: str, run_folder: str) -> tuple:
-    """The segspark_runs row of a published run, from its summary.json."""
+def run_row(
+    summary: Mapping[str, Any], job: str, run_folder: str, table_versions: Mapping[str, int] | None = None
+) -> tuple:
+    """The segspark_runs row of a published run, from its summary.json (and its tables' versions)."""
     counts, model = summary["counts"], summary.get("model") or {}
     scoring, refresh = summary.get("scoring") or {}, summary.get("refresh") or {}
     return (
@@ -286,6 +331,7 @@ def run_row(summary: Mapping[str, Any], job: str, run_folder: str) -> tuple:
         _total(counts["lines_quarantined"]), counts["customers"], _total(counts.get("customers_excluded")),
         refresh.get("previous_run"),
         summary["run_id"] if job == "segment" else scoring.get("trained_on_run"), run_folder,
+        dict(table_versions) if table_versions else None,
     )  # fmt: skip
 
 
@@ -330,7 +376,15 @@ def publish(
                 f"table {name} holds {there:,} rows of run {run_id}, not its {expected:,}: an append was cut "
                 "short; the run's rows there need removing before it is published again"
             )
-    _append(spark.createDataFrame([run_row(summary, job, run_folder)], RUNS_TABLE), tables.name(RUNS))
+    versions = data_table_versions(spark, tables)
+    _append(spark.createDataFrame([run_row(summary, job, run_folder, versions)], RUNS_TABLE), tables.name(RUNS))
+
+
+def data_table_versions(spark: SparkSession, tables: Tables) -> dict[str, int] | None:
+    """Each data table's current version (segspark.edge.lakehouse), None where none has versions."""
+    versions = {table: lakehouse.table_version(spark, tables.name(table)) for table in DATA_TABLES}
+    present = {table: version for table, version in versions.items() if version is not None}
+    return present or None
 
 
 def _rows_of(spark: SparkSession, name: str, run_id: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from pyspark.sql import functions as F
 from segspark import refresh
 from segspark.config import IN_CHECKOUT
 from segspark.edge import inputs as segio
-from segspark.edge import outputs, paths, runs, session, tables
+from segspark.edge import lakehouse, outputs, paths, runs, session, tables
 from segspark.errors import InputError, NotPublished, QualityError, UsageError
 from segspark.orders import accounting, features, formats
 from segspark.orders.accounting import LineCounts
@@ -48,12 +49,28 @@ def input_option(args: Any) -> str | None:
     `inputs.table_source(name)`."""
     if args.input and args.input_table:
         raise UsageError("give --input or --input-table, not both")
-    return segio.table_source(args.input_table) if args.input_table else args.input
+    as_of = getattr(args, "input_as_of", None)
+    if as_of is not None and not args.input_table:
+        raise UsageError("--input-as-of reads a table's earlier state: give it with --input-table")
+    if as_of is not None and not lakehouse.is_table_name(args.input_table):
+        raise UsageError(f"--input-table {args.input_table!r}: not a table name (db.table or catalog.db.table)")
+    if args.input_table:
+        return segio.table_source(args.input_table, as_of and lakehouse.as_of_clause(as_of))
+    return args.input
 
 
 def qualified_input(spark: SparkSession, source: str) -> str:
-    """An input path as the session's Hadoop qualifies it; a table as named."""
-    return source if segio.table_name(source) else paths.qualified(spark, source)
+    """An input path as the session's Hadoop qualifies it; a table as named, and a Delta or Iceberg
+    table read as it is pinned to its current version, so that summary.json's `input` names exactly
+    what the run read (a rerun with --input-as-of reads the same rows)."""
+    table = segio.table_name(source)
+    if table is None:
+        return paths.qualified(spark, source)
+    if segio.table_as_of(source) is None:
+        version = lakehouse.table_version(spark, table)
+        if version is not None:
+            return segio.table_source(table, f"VERSION AS OF {version}")
+    return source
 
 
 def catalog_for(output: str, source: str | None, publish_tables: str | None, model: str | None = None) -> str | None:
@@ -61,8 +78,12 @@ def catalog_for(output: str, source: str | None, publish_tables: str | None, mod
     run that reads or publishes tables (segspark.edge.session.start). A scoring run (`model`) shares
     the catalog of the output its model was trained in, so one shop's segment and score runs, and
     the tables they read, are in one catalog."""
-    if not (publish_tables or (source and segio.table_name(source))):
-        return None
+    table = source and segio.table_name(source)
+    in_session_catalog = (publish_tables and tables.catalog_of(publish_tables) == "spark_catalog") or (
+        table and lakehouse.in_session_catalog(table)
+    )
+    if not in_session_catalog:
+        return None  # no tables, or only a named catalog's (Iceberg's) and path tables (delta.`hdfs://...`)
     if model is not None:
         trained_in = model_output(model)
         local = ("", "file")
@@ -116,6 +137,7 @@ def publish_run(
     before = runs.current_run(spark, folder.output).run
     finish = publish_command(folder.path, published.database)
     in_tables = False
+    started = time.monotonic()
     try:
         customers = spark.read.parquet(paths.glob_escaped(folder.file("customers")))
         segment_rows = (
@@ -146,7 +168,7 @@ def publish_run(
             f"{before.run_id if before else 'no run'}; once that is fixed, publish it with: {finish}"
         ) from error
     print(f"{prefix}: run {folder.run_id} published to the tables of {published.database} "
-          f"({', '.join(tables.TABLES)}; view {tables.CURRENT})")  # fmt: skip
+          f"({', '.join(tables.TABLES)}; view {tables.CURRENT}) in {time.monotonic() - started:.1f} s")  # fmt: skip
     hint = session.query_hint(published.database, published.built_in_output)
     if hint:
         print(f"{prefix}: {hint}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from segspark.compat import try_cast
 from segspark.expressions import first_of
 from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 
@@ -86,7 +87,7 @@ def customer_features(usable_lines: DataFrame, return_rate: str = PER_ORDER) -> 
             .cast("double")
             .alias("average_return_rate"),
             F.sum("total_sales").alias("total_spending"),
-            ordered_units.try_cast("long").alias("ordered_units"),  # null only past the long range: positive
+            try_cast(ordered_units, "long").alias("ordered_units"),  # null only past the long range: positive
             F.count(F.lit(1)).alias("order_lines"),
         )
         typed_lines = usable_lines.where(F.col("ordered_item_quantity") > 0)
@@ -103,7 +104,7 @@ def customer_features(usable_lines: DataFrame, return_rate: str = PER_ORDER) -> 
         per_customer = orders.groupBy("customer_id").agg(
             F.avg(order_return_rate).alias("average_return_rate"),
             F.sum("order_total_sales").alias("total_spending"),
-            F.sum("order_ordered_quantity").try_cast("long").alias("ordered_units"),  # null only past the long range
+            try_cast(F.sum("order_ordered_quantity"), "long").alias("ordered_units"),  # null only past the long range
             F.sum("order_lines").alias("order_lines"),
         )
         typed_lines = usable_lines

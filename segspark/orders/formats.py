@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from segspark.compat import try_cast
 from segspark.config import conf_resource, read_toml
 from segspark.errors import UsageError
 from segspark.expressions import first_of
@@ -223,7 +224,7 @@ def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
     # The jobs run with ANSI SQL off (segspark.edge.session), where such errors are nulls; the canonical
     # types are reached with try_cast either way.
     canonical = [
-        (F.expr(expression) if kind is None else F.expr(expression).try_cast(kind)).alias(column)
+        (F.expr(expression) if kind is None else try_cast(F.expr(expression), kind)).alias(column)
         for column, expression in source_format.canonical.items()
         for kind in [CANONICAL_TYPES[column]]
     ]

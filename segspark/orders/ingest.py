@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from segspark.compat import try_cast, try_to_date
 from segspark.errors import InputError
 from segspark.expressions import first_of
 
@@ -137,16 +138,16 @@ def _blank_to_null(value: Column, trim: bool) -> Column:
 
 def _typed(value: Column, target: T.DataType, date_format: str, timestamp_format: str) -> Column:
     if isinstance(target, T.DateType):
-        return F.try_to_date(value, date_format)
+        return try_to_date(value, date_format)
     if isinstance(target, T.TimestampType):
         return F.try_to_timestamp(value, F.lit(timestamp_format))
     if isinstance(target, T.DoubleType):
-        return _bounded(value.try_cast(target))
+        return _bounded(try_cast(value, target))
     if isinstance(target, T.LongType):
         # a whole number with a zero fraction (1000037.0: how spreadsheets save ids) is that number
         zero_fraction = F.regexp_extract(value, r"^([+-]?[0-9]+)\.0*$", 1)
-        return F.coalesce(value.try_cast(target), F.nullif(zero_fraction, F.lit("")).try_cast(target))
-    return value.try_cast(target)
+        return F.coalesce(try_cast(value, target), try_cast(F.nullif(zero_fraction, F.lit("")), target))
+    return try_cast(value, target)
 
 
 def _bounded(amount: Column) -> Column:
@@ -229,7 +230,7 @@ def conform_to_schema(
             present[name], quoted[name] = value.isNotNull(), value.cast("string")
             # a widening (check_source_columns); try_cast, since a plain cast of a DECIMAL(20,0) beyond
             # a long keeps its low 64 bits with ANSI off (18446744073709551621 became customer 5)
-            typed[name] = value.try_cast(target)
+            typed[name] = try_cast(value, target)
             if isinstance(target, T.DoubleType):
                 typed[name] = _bounded(typed[name])
     values = source.select(*first).select("*", *[value.alias(name) for name, value in typed.items()])

@@ -113,6 +113,7 @@ def test_on_a_running_context_the_run_says_what_it_could_change_and_what_holds(t
         "spark.speculation": "true",
         "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
         "spark.sql.ansi.enabled": "false",
+        "spark.sql.legacy.timeParserPolicy": "CORRECTED",
         "mapreduce.fileoutputcommitter.algorithm.version": "1",
         "spark.ui.enabled": "false",
         "spark.driver.bindAddress": None,

@@ -33,12 +33,14 @@ def segment_of(run: Path) -> dict[int, int]:
     return dict(zip(customers["customer_id"], customers["segment"]))
 
 
+@pytest.mark.spark_lines
 def test_the_first_run_says_it_had_nothing_to_compare_with(two_periods):
     _, first_run, _, _ = two_periods
     refresh = json.loads((first_run / "summary.json").read_text())["refresh"]
     assert refresh["compared"] is False and refresh["reason"].startswith("no previous run in ")
 
 
+@pytest.mark.spark_lines
 def test_a_refresh_keeps_ids_and_names_and_counts_the_planted_movers(two_periods):
     _, first_run, second_run, _ = two_periods
     before, after = segment_of(first_run), segment_of(second_run)

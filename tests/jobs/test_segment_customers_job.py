@@ -72,6 +72,7 @@ def small_run(tmp_path_factory):
     return result, output
 
 
+@pytest.mark.spark_lines
 def test_a_run_publishes_customers_quarantine_and_a_summary_that_reconciles(small_run):
     result, output = small_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

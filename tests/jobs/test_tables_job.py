@@ -31,6 +31,7 @@ def table(spark, name):
     return spark.table(f"{DATABASE}.{name}")
 
 
+@pytest.mark.spark_lines
 def test_the_current_view_is_the_second_runs_customers_exactly(spark, two_periods):
     _, _, second_run, _ = two_periods
     expected = spark.read.parquet(str(second_run / "customers"))
@@ -44,6 +45,7 @@ def test_the_current_view_is_the_second_runs_customers_exactly(spark, two_period
     assert by_segment == {int(s): described["name"] for s, described in names.items()}
 
 
+@pytest.mark.spark_lines
 def test_runs_and_segments_hold_one_row_per_run_and_segment(spark, two_periods):
     _, first_run, second_run, _ = two_periods
     runs = {row.run_id: row for row in table(spark, tables.RUNS).collect()}
@@ -75,6 +77,7 @@ def test_migrations_sum_to_the_customers_in_both_runs(spark, two_periods):
     assert {(row.from_segment, row.to_segment): row.customers for row in migrations.collect()} == moves
 
 
+@pytest.mark.spark_lines
 def test_scoring_publishes_its_scores_the_same_way(spark, two_periods, tmp_path):
     folder, _, second_run, _ = two_periods
     output = folder / "out"
@@ -95,6 +98,7 @@ def test_scoring_publishes_its_scores_the_same_way(spark, two_periods, tmp_path)
     assert [row.run_id for row in current_runs] == [second_run.name]
 
 
+@pytest.mark.spark_lines
 def test_an_input_table_of_the_built_in_sample_gives_the_features_of_its_csv(spark, tmp_path):
     shopify = built_in("shopify")
     csv = str(tmp_path / "sample")
@@ -237,7 +241,12 @@ def test_an_in_memory_catalog_is_refused_and_a_catalog_of_its_own_is_not():
     )
     assert tables.fleeting_catalog("segspark", "hive", None) is None
     assert tables.fleeting_catalog("lake.segspark", "in-memory", None) is None  # a catalog configured by name
-    assert tables.fleeting_catalog("segspark", "in-memory", "org.apache.spark.sql.delta.catalog.DeltaCatalog") is None
+    # Delta's session catalog keeps its tables in the session's metastore: over the in-memory one, they vanish too
+    assert (
+        tables.fleeting_catalog("segspark", "in-memory", "org.apache.spark.sql.delta.catalog.DeltaCatalog") == refused
+    )
+    assert tables.fleeting_catalog("segspark", "hive", "org.apache.spark.sql.delta.catalog.DeltaCatalog") is None
+    assert tables.fleeting_catalog("segspark", "in-memory", "com.example.OwnSessionCatalog") is None
 
 
 def test_a_second_shops_segmentation_is_refused_from_a_database_that_holds_one(two_periods, tmp_path):

@@ -19,6 +19,8 @@ from segspark.orders.ingest import (
 )
 from tests.builders import SHOPIFY_ORDER_LINES
 
+pytestmark = pytest.mark.spark_lines  # also run on every Spark line (make test-spark-lines)
+
 NAMES = SHOPIFY_ORDER_LINES.fieldNames()
 SCHEMA = T.StructType(
     [

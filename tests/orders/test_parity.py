@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from benchmarks import reference_method
 from segspark.edge import inputs as segio
 from segspark.edge import outputs
 from segspark.orders import datagen, features, formats
 from segspark.schemas import CUSTOMER_FEATURES
+
+pytestmark = pytest.mark.spark_lines  # also run on every Spark line (make test-spark-lines)
 
 FEATURE_NAMES = [name for name in CUSTOMER_FEATURES.fieldNames() if name != "customer_id"]
 
