@@ -86,6 +86,8 @@ def test_runs_read_and_publish_delta_and_iceberg_tables_on_hdfs(
         "spark.sql.warehouse.dir": delta_warehouse,
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={tmp_path}/metastore_db;create=true",
         "spark.sql.sources.default": "delta",
+        # Derby's log beside its metastore, not in the working folder (the repository)
+        "spark.driver.extraJavaOptions": f"-Dderby.stream.error.file={tmp_path}/derby.log",
     }
     output_b = f"{base}/out-b"
     done = submit(
