@@ -140,3 +140,31 @@ def viewfs(spark, folder) -> str:
     table = f"segspark{abs(hash(str(folder)))}"
     spark.sparkContext._jsc.hadoopConfiguration().set(f"fs.viewfs.mounttable.{table}.link./data", f"file://{folder}")
     return f"viewfs://{table}/data"
+
+
+def publish_at_once(spark, published_tables, name: str, publishers: int, rows_each: int, partitions: int) -> list:
+    """`publishers` threads each appending `rows_each` migration rows (run_id r0, r1, ...) to table
+    `name` under the database's publishing lock, all at once; the errors they raised."""
+    import threading
+
+    from segspark.edge import tables
+
+    failures: list = []
+
+    def publish(run: str) -> None:
+        rows = spark.range(rows_each).selectExpr(
+            f"'{run}' AS run_id", "'previous' AS previous_run", "CAST(id % 7 AS INT) AS from_segment",
+            "CAST(id % 5 AS INT) AS to_segment", "id AS customers",
+        ).repartition(partitions)  # fmt: skip
+        try:
+            with tables.publishing(spark, published_tables, f"run {run}"):
+                tables._append(rows, name)
+        except Exception as error:  # noqa: BLE001 - returned to the test
+            failures.append(error)
+
+    threads = [threading.Thread(target=publish, args=(f"r{i}",)) for i in range(publishers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures

@@ -10,7 +10,6 @@ main() run in that session.
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from chispa import assert_df_equality
@@ -20,7 +19,7 @@ from segspark.edge import inputs as segio
 from segspark.edge import lakehouse, tables, workflow
 from segspark.errors import InputError, NotPublished, UsageError
 from segspark.orders.formats import built_in
-from tests.builders import PERIOD_1, PERIOD_2, PERIOD_ARGS, habit_orders_file, published, run_job
+from tests.builders import PERIOD_1, PERIOD_2, PERIOD_ARGS, habit_orders_file, publish_at_once, published, run_job
 from tests.conftest import ICEBERG_CATALOG
 
 pytestmark = pytest.mark.e2e
@@ -121,24 +120,7 @@ def test_publishers_at_once_into_delta_and_iceberg_both_land_one_commit_each(spa
     published_tables = tables.prepare(spark, database, f"file:/{table_format}-concurrent-out", "score")
     name = published_tables.name(tables.MIGRATIONS)
     before = lakehouse.table_version(spark, name)
-    failures = []
-
-    def publish(run: str) -> None:
-        rows = spark.range(20_000).selectExpr(
-            f"'{run}' AS run_id", "'previous' AS previous_run", "CAST(id % 7 AS INT) AS from_segment",
-            "CAST(id % 5 AS INT) AS to_segment", "id AS customers",
-        ).repartition(4)  # fmt: skip
-        try:
-            with tables.publishing(spark, published_tables, f"run {run}"):
-                tables._append(rows, name)
-        except Exception as error:  # noqa: BLE001 - counted below
-            failures.append(error)
-
-    threads = [threading.Thread(target=publish, args=(f"r{i}",)) for i in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = publish_at_once(spark, published_tables, name, publishers=3, rows_each=20_000, partitions=4)
     assert failures == []
     assert rows_by_run(spark, name) == {f"r{i}": 20_000 for i in range(3)}
     if table_format == "delta":  # one commit per append, in turn

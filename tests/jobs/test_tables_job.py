@@ -21,7 +21,7 @@ from segspark.edge import inputs as segio
 from segspark.errors import InputError, NotPublished, UsageError
 from segspark.orders import datagen
 from segspark.orders.formats import built_in
-from tests.builders import HEADER, PERIOD_1, PERIOD_2, PERIOD_ARGS, csv_line, published, run_job
+from tests.builders import HEADER, PERIOD_1, PERIOD_2, PERIOD_ARGS, csv_line, publish_at_once, published, run_job
 from tests.jobs.conftest import TABLES_DATABASE as DATABASE
 
 pytestmark = pytest.mark.e2e
@@ -267,28 +267,10 @@ def test_a_second_shops_segmentation_is_refused_from_a_database_that_holds_one(t
 def test_publishers_at_once_take_turns_and_every_row_lands(spark):
     """Two appends to one table at once share its _temporary/0 in this Spark: measured without the
     lock, one of ten failed and two lost 25% and 12% of their rows, silently. Under the lock, none."""
-    import threading
 
     published_tables = tables.prepare(spark, "concurrent", "file:/concurrent-out", "score")
     name = published_tables.name(tables.MIGRATIONS)
-    failures = []
-
-    def publish(run: str) -> None:
-        rows = spark.range(100_000).selectExpr(
-            f"'{run}' AS run_id", "'previous' AS previous_run", "CAST(id % 7 AS INT) AS from_segment",
-            "CAST(id % 5 AS INT) AS to_segment", "id AS customers",
-        ).repartition(8)  # fmt: skip
-        try:
-            with tables.publishing(spark, published_tables, f"run {run}"):
-                tables._append(rows, name)
-        except Exception as error:  # noqa: BLE001 - counted below
-            failures.append(error)
-
-    threads = [threading.Thread(target=publish, args=(f"r{i}",)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = publish_at_once(spark, published_tables, name, publishers=4, rows_each=100_000, partitions=8)
     assert failures == []
     counts = {row.run_id: row["count"] for row in spark.table(name).groupBy("run_id").count().collect()}
     assert counts == {f"r{i}": 100_000 for i in range(4)}
