@@ -12,7 +12,7 @@ import shutil
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-CONF_FILES = ["segspark.toml", "spark-defaults.conf", "log4j2.properties", "formats/*.toml"]
+CONF_FILES = ["segspark.toml", "spark-defaults.conf", "log4j2.properties", "formats/*.toml", "features/*.toml", "features/examples/*.toml"]
 
 
 class BuildWithConf(build_py):

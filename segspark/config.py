@@ -55,6 +55,7 @@ def read_toml(path) -> dict[str, Any]:
 #: does not have, and is refused rather than silently ignored.
 KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
     "input": ("format",),
+    "features": ("set",),
     "sample": ("path", "lines", "seed"),
     "output": ("dir",),
     "model": (
@@ -135,6 +136,7 @@ class Settings:
     """
 
     input_format: str
+    feature_set: str
     sample: SampleSettings
     output_dir: str
     model: Mapping[str, Any]
@@ -147,6 +149,7 @@ class Settings:
         tables = load_settings(conf_file)
         return cls(
             input_format=tables["input"]["format"],
+            feature_set=tables["features"]["set"],
             sample=SampleSettings(**tables["sample"]),
             output_dir=tables["output"]["dir"],
             model=dict(tables["model"]),

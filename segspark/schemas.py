@@ -45,29 +45,45 @@ RUNS_TABLE = _fields(
     # each data table's version once the run's rows were in it (Delta's version, Iceberg's snapshot
     # id): SELECT ... VERSION AS OF reads the table as of this run; null for tables without versions
     ("table_versions", T.MapType(T.StringType(), T.LongType())),
+    ("feature_set", T.StringType()),  # the feature set the run segmented on (null in rows before sets: seed)
 )
-#: Per run and customer: the run's customers/ with the segment's name (and, for scoring, out_of_range).
-CUSTOMER_SEGMENTS_TABLE = _fields(
-    *((field.name, field.dataType) for field in CUSTOMER_FEATURES.fields),
-    ("segment", T.IntegerType()),
-    ("segment_name", T.StringType()),
-    ("distance_to_centre", T.DoubleType()),
-    ("out_of_range", T.BooleanType()),
-    ("run_id", T.StringType()),  # the partition column: last, as the catalog keeps it
-)
-#: Per segment run and segment: its name and action, size, centre and medians in original units,
-#: the previous run's segment it was matched with and its resampling stability.
-SEGMENTS_TABLE = _fields(
-    ("run_id", T.StringType()),
-    ("segment", T.IntegerType()),
-    ("name", T.StringType()),
-    ("action", T.StringType()),
-    ("customers", T.LongType()),
-    *((f"centre_{name}", T.DoubleType()) for name in FEATURE_COLUMNS),
-    *((f"median_{name}", T.DoubleType()) for name in FEATURE_COLUMNS),
-    ("previous_segment", T.IntegerType()),
-    ("stability", T.DoubleType()),
-)
+#: A declared set's RFM columns in customers/ and the tables: each score 1-5 and the named segment.
+RFM_COLUMNS = (("r_score", T.IntegerType()), ("f_score", T.IntegerType()), ("m_score", T.IntegerType()),
+               ("rfm_segment", T.StringType()))  # fmt: skip
+
+
+def customer_segments_table(customer_columns: tuple[tuple[str, T.DataType], ...]) -> T.StructType:
+    """Per run and customer: the run's customers/ (`customer_columns`: its id, features, their model
+    columns and any RFM scores) with the segment's name (and, for scoring, out_of_range)."""
+    return _fields(
+        *customer_columns,
+        ("segment", T.IntegerType()),
+        ("segment_name", T.StringType()),
+        ("distance_to_centre", T.DoubleType()),
+        ("out_of_range", T.BooleanType()),
+        ("run_id", T.StringType()),  # the partition column: last, as the catalog keeps it
+    )
+
+
+def segments_table(features: tuple[str, ...]) -> T.StructType:
+    """Per segment run and segment: its name and action, size, centre and medians in the features'
+    own units, the previous run's segment it was matched with and its resampling stability."""
+    return _fields(
+        ("run_id", T.StringType()),
+        ("segment", T.IntegerType()),
+        ("name", T.StringType()),
+        ("action", T.StringType()),
+        ("customers", T.LongType()),
+        *((f"centre_{name}", T.DoubleType()) for name in features),
+        *((f"median_{name}", T.DoubleType()) for name in features),
+        ("previous_segment", T.IntegerType()),
+        ("stability", T.DoubleType()),
+    )
+
+
+#: The seed set's tables (the reference's three features).
+CUSTOMER_SEGMENTS_TABLE = customer_segments_table(tuple((f.name, f.dataType) for f in CUSTOMER_FEATURES.fields))
+SEGMENTS_TABLE = segments_table(FEATURE_COLUMNS)
 #: Per refresh: how many customers of both runs went from a previous segment to a current one.
 MIGRATIONS_TABLE = _fields(
     ("run_id", T.StringType()),

@@ -30,6 +30,6 @@ def test_an_unknown_key_is_refused_naming_it_and_the_known_ones(tmp_path):
     table = tmp_path / "table.toml"
     table.write_text(shipped + "\n[modle]\nk_min = 2\n")
     with pytest.raises(
-        UsageError, match=r"unknown table \[modle\]; known: input, sample, output, model, report, quality"
+        UsageError, match=r"unknown table \[modle\]; known: input, features, sample, output, model, report, quality"
     ):
         config.load_settings(table)

@@ -27,8 +27,11 @@ from pyspark.sql import DataFrame
 
 from segspark.schemas import LOG_FEATURE_COLUMNS
 
-_STATISTICS = ("customers", "sum_log_products_ordered", "sum_log_average_return_rate", "sum_log_total_spending",
-               "squared_distance", "total_spending")  # fmt: skip
+
+def _statistics(dimensions: int) -> tuple[str, ...]:
+    """Per cluster: its customers, the sum of each point column, of the squared distances to the
+    centre, and of the order column."""
+    return ("customers", *(f"sum_{axis}" for axis in range(dimensions)), "squared_distance", "order_value")
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,11 @@ class ClusterStatistics:
     """One k's clusters on every customer. For k = 1 the centre is the mean of all customers."""
 
     k: int
-    centres: np.ndarray  # k x 3, log-feature space
+    centres: np.ndarray  # k x dimensions, the points' space (the reference's: log features)
     sizes: np.ndarray  # customers per cluster
-    sums: np.ndarray  # k x 3: the sum of the customers' log features
+    sums: np.ndarray  # k x dimensions: the sum of the customers' points
     squared_distances: np.ndarray  # the sum of the customers' squared distances to the centre
-    spending: np.ndarray  # the sum of the customers' total_spending
+    spending: np.ndarray  # the sum of the customers' order column (the reference's: total_spending)
 
     @property
     def cost(self) -> float:
@@ -81,12 +84,15 @@ def nearest_centres(log_features: np.ndarray, centres: np.ndarray) -> tuple[np.n
     return nearest, distances[np.arange(len(log_features)), nearest]
 
 
-def _log_features(batch: pd.DataFrame) -> np.ndarray:
-    return batch[list(LOG_FEATURE_COLUMNS)].to_numpy(dtype=float)
+def _points(batch: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    return batch[list(columns)].to_numpy(dtype=float)
 
 
 def cluster_statistics(
-    customers: DataFrame, centres_by_k: Mapping[int, Sequence[Sequence[float]]]
+    customers: DataFrame,
+    centres_by_k: Mapping[int, Sequence[Sequence[float]]],
+    columns: Sequence[str] = LOG_FEATURE_COLUMNS,
+    order_column: str = "total_spending",
 ) -> dict[int, ClusterStatistics]:
     """Pass 1: every k's clusters on every customer, in one Spark job.
 
@@ -94,30 +100,37 @@ def cluster_statistics(
     re-centred on the exact mean, so its cost is the total sum of squares.
     """
     centres = {k: np.asarray(c, dtype=float) for k, c in centres_by_k.items()}
+    names, dimensions = _statistics(len(columns)), len(columns)
 
     def per_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        totals = {k: np.zeros((len(c), len(_STATISTICS))) for k, c in centres.items()}
+        totals = {k: np.zeros((len(c), len(names))) for k, c in centres.items()}
         for batch in batches:
-            log_features, spending = _log_features(batch), batch["total_spending"].to_numpy(dtype=float)
+            log_features, spending = _points(batch, columns), batch[order_column].to_numpy(dtype=float)
             for k, centre in centres.items():
                 nearest, distance = nearest_centres(log_features, centre)
                 weights = (None, *log_features.T, distance, spending)
                 for column, weight in enumerate(weights):
                     totals[k][:, column] += np.bincount(nearest, weights=weight, minlength=len(centre))
         rows = [(k, cluster, *values) for k, table in totals.items() for cluster, values in enumerate(table)]
-        yield pd.DataFrame(rows, columns=["k", "cluster", *_STATISTICS])
+        yield pd.DataFrame(rows, columns=["k", "cluster", *names])
 
-    schema = "k int, cluster int, " + ", ".join(f"{name} double" for name in _STATISTICS)
-    partials = customers.select(*LOG_FEATURE_COLUMNS, "total_spending").mapInPandas(per_partition, schema).collect()
+    schema = "k int, cluster int, " + ", ".join(f"{name} double" for name in names)
+    selected = customers.select(*dict.fromkeys([*columns, order_column]))
+    partials = selected.mapInPandas(per_partition, schema).collect()
     table: dict[tuple[int, int], np.ndarray] = {}
     for row in partials:  # a few hundred rows per partition: summed here, not in a Spark shuffle
         key = (row["k"], row["cluster"])
-        table[key] = table.get(key, 0.0) + np.array([row[name] for name in _STATISTICS])
+        table[key] = table.get(key, 0.0) + np.array([row[name] for name in names])
     statistics = {}
     for k, centre in centres.items():
         values = np.array([table[(k, c)] for c in range(len(centre))])
         statistics[k] = ClusterStatistics(
-            k, centre, values[:, 0].round().astype(np.int64), values[:, 1:4], values[:, 4], values[:, 5]
+            k,
+            centre,
+            values[:, 0].round().astype(np.int64),
+            values[:, 1 : 1 + dimensions],
+            values[:, 1 + dimensions],
+            values[:, 2 + dimensions],
         )
     if 1 in statistics:
         statistics[1] = _recentred(statistics[1])
@@ -132,7 +145,9 @@ def _recentred(single: ClusterStatistics) -> ClusterStatistics:
                              single.spending)  # fmt: skip
 
 
-def silhouettes(customers: DataFrame, statistics: Mapping[int, ClusterStatistics]) -> dict[int, float | None]:
+def silhouettes(
+    customers: DataFrame, statistics: Mapping[int, ClusterStatistics], columns: Sequence[str] = LOG_FEATURE_COLUMNS
+) -> dict[int, float | None]:
     """Pass 2: the mean silhouette (squared Euclidean) of every k >= 2 on every customer, in one Spark job.
 
     A customer alone in its cluster scores 0 (as scikit-learn and Spark do); a k with fewer than
@@ -145,7 +160,7 @@ def silhouettes(customers: DataFrame, statistics: Mapping[int, ClusterStatistics
         totals = {k: 0.0 for k in prepared}
         count = 0
         for batch in batches:
-            log_features = _log_features(batch)
+            log_features = _points(batch, columns)
             rows = np.arange(len(log_features))
             count += len(log_features)
             for k, (centres, means, spreads, sizes) in prepared.items():
@@ -164,9 +179,7 @@ def silhouettes(customers: DataFrame, statistics: Mapping[int, ClusterStatistics
     if not prepared:
         return {k: None for k in statistics if k >= 2}
     partials = (
-        customers.select(*LOG_FEATURE_COLUMNS)
-        .mapInPandas(per_partition, "k int, silhouette_sum double, customers long")
-        .collect()
+        customers.select(*columns).mapInPandas(per_partition, "k int, silhouette_sum double, customers long").collect()
     )
     totals: dict[int, list[float]] = {}
     for row in partials:  # one row per k and partition, summed here

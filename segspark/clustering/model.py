@@ -23,6 +23,7 @@ customers, seed and settings give the same centres on a laptop and on a cluster.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -91,6 +92,7 @@ class TrainingSet:
     partitions: int
     sample: np.ndarray
     every_customer: bool
+    columns: tuple[str, ...] = LOG_FEATURE_COLUMNS  # the point columns, in the order of a centre's axes
 
     def distinct_points(self) -> int | None:
         """How many distinct feature vectors the customers have, when the sample holds every customer."""
@@ -98,9 +100,9 @@ class TrainingSet:
         return len(np.unique(self.sample, axis=0)) if complete else None
 
 
-def assembler() -> VectorAssembler:
-    """The feature step of the pipeline: the three log features as one vector."""
-    return VectorAssembler(inputCols=list(LOG_FEATURE_COLUMNS), outputCol=FEATURES_VECTOR)
+def assembler(columns: Sequence[str] = LOG_FEATURE_COLUMNS) -> VectorAssembler:
+    """The point columns as one vector (the reference's space: its three log features)."""
+    return VectorAssembler(inputCols=list(columns), outputCol=FEATURES_VECTOR)
 
 
 def training_partitions(points: int, settings: KMeansSettings) -> int:
@@ -108,7 +110,9 @@ def training_partitions(points: int, settings: KMeansSettings) -> int:
     return max(1, math.ceil(points / settings.points_per_partition))
 
 
-def training_points(customers: DataFrame, customer_count: int, settings: KMeansSettings) -> tuple[DataFrame, int]:
+def training_points(
+    customers: DataFrame, customer_count: int, settings: KMeansSettings, columns: Sequence[str] = LOG_FEATURE_COLUMNS
+) -> tuple[DataFrame, int]:
     """point_id and the log features of the points KMeans trains on, and their (expected) number.
 
     Every customer up to `training_sample` customers; past it a uniform sample of about that many
@@ -116,7 +120,7 @@ def training_points(customers: DataFrame, customer_count: int, settings: KMeansS
     from those on all customers by far less than the spread within a segment, and every k's cost
     is measured on all customers anyway.
     """
-    points = customers.select(F.col("customer_id").alias(POINT_ID), *LOG_FEATURE_COLUMNS)
+    points = customers.select(F.col("customer_id").alias(POINT_ID), *columns)
     if customer_count <= settings.training_sample:
         return points, customer_count
     fraction = settings.training_sample / customer_count
@@ -126,7 +130,7 @@ def training_points(customers: DataFrame, customer_count: int, settings: KMeansS
 
 def training_vectors(points: DataFrame, partitions: int) -> DataFrame:
     """The points in a fixed partitioning and order (hash of the point id, sorted within each)."""
-    return points.repartition(partitions, POINT_ID).sortWithinPartitions(POINT_ID, *LOG_FEATURE_COLUMNS)
+    return points.repartition(partitions, POINT_ID).sortWithinPartitions(*points.columns)
 
 
 def seeding_sample(points: DataFrame, point_count: int, size: int, seed: int) -> np.ndarray:
@@ -137,20 +141,24 @@ def seeding_sample(points: DataFrame, point_count: int, size: int, seed: int) ->
     rows = (
         points.withColumn("_rank", hash_rank(POINT_ID, seed))
         .where(among_lowest(F.col("_rank"), fraction))
-        .select("_rank", POINT_ID, *LOG_FEATURE_COLUMNS)
+        .select("_rank", *points.columns)
         .collect()
     )
+    columns = [name for name in points.columns if name != POINT_ID]
     rows.sort(key=lambda row: (row["_rank"], row[POINT_ID]))
-    sample = np.array([[row[name] for name in LOG_FEATURE_COLUMNS] for row in rows[:size]], dtype=float)
-    return sample.reshape(-1, len(LOG_FEATURE_COLUMNS))
+    sample = np.array([[row[name] for name in columns] for row in rows[:size]], dtype=float)
+    return sample.reshape(-1, len(columns))
 
 
-def training_set(customers: DataFrame, customer_count: int, settings: KMeansSettings) -> TrainingSet:
+def training_set(
+    customers: DataFrame, customer_count: int, settings: KMeansSettings, columns: Sequence[str] = LOG_FEATURE_COLUMNS
+) -> TrainingSet:
     """The training points and the seeding sample drawn from them (one bounded collect)."""
-    points, count = training_points(customers, customer_count, settings)
+    points, count = training_points(customers, customer_count, settings, columns)
     partitions = training_partitions(count, settings)
     sample = seeding_sample(points, count, settings.seeding_sample, settings.seed)
-    return TrainingSet(training_vectors(points, partitions), count, partitions, sample, count == customer_count)
+    vectors = training_vectors(points, partitions)
+    return TrainingSet(vectors, count, partitions, sample, count == customer_count, tuple(columns))
 
 
 def seed_centres(sample: np.ndarray, k: int, settings: KMeansSettings) -> list[list[float]]:
@@ -243,7 +251,7 @@ def fit_ks(
 
     pool = ThreadPoolExecutor(max_workers=max(1, settings.parallel_fits))
     # the training vectors are cached in the JVM while the first seeds are computed here
-    vectors = pool.submit(jvm.vector_rdd, assembler().transform(training.vectors), FEATURES_VECTOR)
+    vectors = pool.submit(jvm.vector_rdd, assembler(training.columns).transform(training.vectors), FEATURES_VECTOR)
     vectors.add_done_callback(lambda done: done.exception() is None or failures.append(done.exception()))
     futures: list[Future] = []
     try:
@@ -312,11 +320,13 @@ def sweep(
     settings: KMeansSettings,
     given_k: int | None = None,
     progress: Callable[[str], None] = print,
+    order_column: str = "total_spending",
 ) -> Sweep:
     """Fit every k of `ks` (and `given_k`), then measure them all on every customer in two passes
     (the silhouettes on the training points, which are every customer up to `training_sample`).
 
-    `customers` (persisted) carries the log features and total_spending. The elbow lists `ks`.
+    `customers` (persisted) carries the training set's point columns and `order_column` (by whose
+    mean segments are numbered: total_spending for the reference's features). The elbow lists `ks`.
     """
     started = time.monotonic()
     to_fit = ks_to_fit(ks, given_k)
@@ -331,10 +341,12 @@ def sweep(
     centres = {k: fit.centres for k, fit in fits.items()}
     if 1 in ks:
         centres[1] = seed_centres(training.sample, 1, settings)
-    statistics = evaluation.cluster_statistics(customers, centres)
+    statistics = evaluation.cluster_statistics(customers, centres, training.columns, order_column)
     # past `training_sample` customers, silhouettes are averaged over the uniform training sample
     # (each scored against the clusters of all customers): standard error under 0.001, a tenth of the time
-    scores = evaluation.silhouettes(customers if training.every_customer else training.vectors, statistics)
+    scores = evaluation.silhouettes(
+        customers if training.every_customer else training.vectors, statistics, training.columns
+    )
     points = []
     for k in ks:
         fit = fits.get(k)
@@ -353,16 +365,19 @@ def sweep(
     return Sweep(points, fits, statistics)
 
 
-def squared_distance(centre: Sequence[float | Column]) -> Column:
-    """A customer's squared Euclidean distance to `centre` in log-feature space (values or columns)."""
-    squares = [F.pow(F.col(name) - F.lit(centre[axis]), 2) for axis, name in enumerate(LOG_FEATURE_COLUMNS)]
-    return squares[0] + squares[1] + squares[2]
+def squared_distance(centre: Sequence[float | Column], columns: Sequence[str] = LOG_FEATURE_COLUMNS) -> Column:
+    """A customer's squared Euclidean distance to `centre` in the points' space (values or columns)."""
+    squares = [F.pow(F.col(name) - F.lit(centre[axis]), 2) for axis, name in enumerate(columns)]
+    return functools.reduce(lambda a, b: a + b, squares)
 
 
-def pipeline_model(spark_context: SparkContext, centres: Sequence[Sequence[float]]) -> PipelineModel:
-    """The feature step and a KMeans model with these centres, as one artifact saved and loaded as one."""
+def pipeline_model(
+    spark_context: SparkContext, centres: Sequence[Sequence[float]], stages: Sequence | None = None
+) -> PipelineModel:
+    """The feature steps (`stages`: by default the reference's assembler) and a KMeans model with
+    these centres, as one artifact saved and loaded as one."""
     kmeans = jvm.kmeans_model(spark_context, centres, FEATURES_VECTOR, CLUSTER)
-    return PipelineModel(stages=[assembler(), kmeans])
+    return PipelineModel(stages=[*(stages if stages is not None else [assembler()]), kmeans])
 
 
 def centres_of(pipeline: PipelineModel) -> list[list[float]]:

@@ -1,7 +1,7 @@
 """From clusters to segments: stable ids, distances to the centre, and out-of-range customers.
 
 KMeans numbers its clusters arbitrarily; segments are numbered by ascending mean total spending
-of their customers, so segment 0 means the same thing across reruns (and a refresh keeps the ids
+of their customers (under another feature set, of its order feature: segspark.clustering.space), so segment 0 means the same thing across reruns (and a refresh keeps the ids
 of the previous run's segments it matches: segspark.refresh).
 """
 
@@ -21,9 +21,13 @@ OUT_OF_RANGE = "out_of_range"
 DISTANCE_QUANTILES = (0.5, 0.9, 0.99)
 
 
-def segment_numbering(mean_spending: Mapping[int, float | None], centres: Sequence[Sequence[float]]) -> dict[int, int]:
-    """cluster -> segment, by ascending mean total_spending (an empty cluster by its centre)."""
-    spending_axis = LOG_FEATURE_COLUMNS.index("log_total_spending")
+def segment_numbering(
+    mean_spending: Mapping[int, float | None],
+    centres: Sequence[Sequence[float]],
+    spending_axis: int = LOG_FEATURE_COLUMNS.index("log_total_spending"),
+) -> dict[int, int]:
+    """cluster -> segment, by ascending mean total_spending (the order feature's; an empty cluster
+    by its centre's coordinate on that feature's axis)."""
 
     def order(cluster: int) -> tuple:
         mean = mean_spending.get(cluster)
@@ -42,10 +46,13 @@ def _lookup(values: Sequence[float], index: Column) -> Column:
     return F.element_at(F.array(*[F.lit(float(v)) for v in values]), index + 1)
 
 
-def with_distance(clustered: DataFrame, cluster_centres: Sequence[Sequence[float]]) -> DataFrame:
-    """Add the Euclidean `distance_to_centre` in log-feature space; `cluster_centres[c]` is cluster c's."""
-    centre = [_lookup([c[axis] for c in cluster_centres], F.col(CLUSTER)) for axis in range(len(LOG_FEATURE_COLUMNS))]
-    return clustered.withColumn(DISTANCE, F.sqrt(squared_distance(centre)))
+def with_distance(
+    clustered: DataFrame, cluster_centres: Sequence[Sequence[float]], columns: Sequence[str] = LOG_FEATURE_COLUMNS
+) -> DataFrame:
+    """Add the Euclidean `distance_to_centre` in the points' space (the reference's: log features);
+    `cluster_centres[c]` is cluster c's."""
+    centre = [_lookup([c[axis] for c in cluster_centres], F.col(CLUSTER)) for axis in range(len(columns))]
+    return clustered.withColumn(DISTANCE, F.sqrt(squared_distance(centre, columns)))
 
 
 def with_segments(measured: DataFrame, numbering: Mapping[int, int]) -> DataFrame:

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     published = None
     if database:
         published = workflow.prepare_tables(
-            spark, database, folder.output, workflow.job_of(run_summary), catalog_output or folder.output
-        )
+            spark, database, folder.output, workflow.job_of(run_summary), catalog_output or folder.output,
+            workflow.feature_set_of(spark, folder, run_summary),
+        )  # fmt: skip
     workflow.publish_run(spark, folder, run_summary, published, JOB, again=True)
     print(f"{JOB}: {folder.path} is the current run of {folder.output}")
     return 0

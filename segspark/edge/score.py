@@ -10,17 +10,21 @@ percentile for that segment.
 from __future__ import annotations
 
 import argparse
+import datetime
 import time
 from dataclasses import dataclass
 
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
-from segspark.clustering import model, segments
+from segspark.clustering import model, rfm, segments
+from segspark.clustering import space as space_
+from segspark.clustering.space import FeatureSpace
 from segspark.config import Settings
 from segspark.edge import cli, outputs, paths, runs, session, tables, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
+from segspark.orders.feature_sets import FeatureSet
 from segspark.orders.formats import SourceFormat
 from segspark.report import artifact, summary
 
@@ -30,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="model, run or output folder of a segment run")
     parser.add_argument("--input", help="order lines: a file, a folder or a glob (or --input-table)")
     parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
+    parser.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="the analysis date of a model's date-based features (rfm's recency); default: the last order date",
+    )
     cli.add_input_options(parser)
     return parser.parse_args(argv)
 
@@ -42,7 +51,8 @@ class Options:
     input: str  # a path, or a catalog table as inputs.table_source(name)
     output: str
     publish_tables: str | None
-    source_format: SourceFormat
+    source_format: SourceFormat  # as given: the model's feature set may need its order date (start)
+    as_of: datetime.date | None
     max_quarantined_share: float
     accept_quarantine: bool
 
@@ -61,6 +71,7 @@ def options(argv: list[str] | None = None) -> Options:
         output=args.output,
         publish_tables=args.publish_tables and tables.check_database_name(args.publish_tables),
         source_format=workflow.load_source_format(args.source_format or settings.input_format),
+        as_of=workflow.as_of_date(args.as_of),
         max_quarantined_share=settings.max_quarantined_share,
         accept_quarantine=args.accept_quarantine,
     )
@@ -76,6 +87,9 @@ class Run:
     model_dir: str
     pipeline: PipelineModel
     metadata: dict
+    feature_set: FeatureSet  # the model's
+    source_format: SourceFormat  # with the order date mapped where the model's set needs it
+    space: FeatureSpace  # the model's, with its z-score
     folder: runs.RunFolder
     started: float
     tables: tables.Tables | None
@@ -92,14 +106,19 @@ def start(options: Options) -> Run:
     model_dir = runs.resolve_model_dir(spark, paths.qualified(spark, options.model))
     check_not_training_output(model_dir, output)
     pipeline, metadata = outputs.load_model(spark, model_dir)
-    artifact.check_compatible(metadata, options.source_format, model_dir)
+    feature_set = artifact.trained_feature_set(metadata, model_dir)
+    source_format = workflow.format_for(feature_set, options.source_format, options.as_of)
+    artifact.check_compatible(metadata, source_format, model_dir, feature_set)
     folder = runs.RunFolder.at(output, runs.new_run_id())
     published_tables = (
-        workflow.prepare_tables(spark, options.publish_tables, output, "score", catalog_output or output)
+        workflow.prepare_tables(spark, options.publish_tables, output, "score", catalog_output or output, feature_set)
         if options.publish_tables
         else None
     )
-    return Run(spark, options, input_path, model_dir, pipeline, metadata, folder, started, published_tables)
+    return Run(
+        spark, options, input_path, model_dir, pipeline, metadata, feature_set, source_format,
+        artifact.trained_space(metadata, feature_set), folder, started, published_tables,
+    )  # fmt: skip
 
 
 def check_not_training_output(model_dir: str, output: str) -> None:
@@ -117,40 +136,63 @@ def ingest(run: Run) -> workflow.Ingested:
     """The same ingest, rules and features as training, and the quality gate."""
     options = run.options
     return workflow.ingest(
-        run.spark, run.input_path, options.source_format, run.folder,
-        options.max_quarantined_share, options.accept_quarantine,
+        run.spark, run.input_path, run.source_format, run.folder,
+        options.max_quarantined_share, options.accept_quarantine, run.feature_set, options.as_of, segmenting=False,
     )  # fmt: skip
 
 
-def score(run: Run, accounted: workflow.AccountedCustomers) -> dict:
-    """Each customer at the nearest saved centre, written as the run's customers; summary.json's `scoring`."""
+def score(run: Run, accounted: workflow.AccountedCustomers) -> tuple[dict, dict | None]:
+    """Each customer at the nearest saved centre (with its distance in the model's space), written as
+    the run's customers, scored for RFM on the training's breakpoints where the model has them;
+    summary.json's `scoring` and, for a declared set, its `features` (with the named RFM segments' sizes)."""
     numbering = {int(c): s for c, s in run.metadata["segment_of_cluster"].items()}
     p99 = {int(s): q[-1] for s, q in run.metadata["distance_quantiles"]["by_segment"].items()}
+    space = run.space
     scored = (
-        segments.with_distance(run.pipeline.transform(accounted.customers), model.centres_of(run.pipeline))
+        segments.with_distance(
+            run.pipeline.transform(space.with_points(accounted.customers)),
+            model.centres_of(run.pipeline),
+            space.point_columns,
+        )  # fmt: skip
+        .drop(space_.MODEL_VECTOR, *(c for c in space.point_columns if c not in space.model_columns))
         .transform(lambda frame: segments.with_segments(frame, numbering))
         .transform(lambda frame: segments.with_out_of_range(frame, p99))
     )
+    if run.metadata.get("rfm_breakpoints"):
+        scored = rfm.with_rfm_segments(scored, run.metadata["rfm_breakpoints"], run.feature_set.segments)
     outputs.write_customers(scored, accounted.counts.customers, run.folder.file("customers"))
     by_segment = segments.sizes_and_out_of_range(
         run.spark.read.parquet(paths.glob_escaped(run.folder.file("customers")))
     )
     sizes = {segment: size for segment, (size, _) in by_segment.items()}
-    return {
+    scoring = {
         "model": run.model_dir,
         "trained_on_run": run.metadata.get("trained_on_run"),
+        "feature_set": run.feature_set.name,
         "k": run.metadata["k"],
         "sizes": {str(s): sizes.get(s, 0) for s in sorted(numbering.values())},
         "out_of_range": sum(beyond for _, beyond in by_segment.values()),
     }
+    if run.feature_set.built_in:
+        return scoring, None
+    described = {"set": run.feature_set.name, "columns": list(run.feature_set.columns), **accounted.features}
+    if run.metadata.get("rfm_breakpoints"):
+        customers = run.spark.read.parquet(paths.glob_escaped(run.folder.file("customers")))
+        counted = {row[0]: row[1] for row in customers.groupBy(rfm.SEGMENT_NAME).count().collect()}
+        named = {rule.name: counted.get(rule.name, 0) for rule in run.feature_set.segments}
+        if counted.get(None):
+            named["(no rule)"] = counted[None]
+        described["rfm"] = {"breakpoints": run.metadata["rfm_breakpoints"], "segments": named}
+    return scoring, described
 
 
-def publish(run: Run, ingested: workflow.Ingested, scoring: dict) -> dict:
+def publish(run: Run, ingested: workflow.Ingested, scoring: dict, features: dict | None = None) -> dict:
     """summary.json, then LATEST replaced: the scoring is visible only once complete."""
     spark, accounted, quality = run.spark, ingested.accounted, ingested.quality
     run_summary = summary.build_summary(
         run.folder.run_id, run.input_path, run.options.source_format, accounted.counts, spark.sparkContext.master,
-        time.monotonic() - run.started, quality=quality, scoring=scoring,
+        time.monotonic() - run.started, quality=quality, **({"features": features} if features else {}),
+        scoring=scoring,
     )  # fmt: skip
     run_summary["run"]["guarantees"] = session.guarantees(spark)
     outputs.write_json(spark, run.folder.file(runs.SUMMARY), run_summary)
@@ -166,6 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     options_ = options(argv)  # read once, typed and checked before Spark starts
     run = start(options_)  # the session, every path qualified, the model found and checked
     ingested = ingest(run)  # the same ingest, rules and features as training
-    scoring = score(run, ingested.accounted)  # each customer at the nearest saved centre
-    publish(run, ingested, scoring)  # summary.json, then LATEST
+    scoring, features = score(run, ingested.accounted)  # each customer at the nearest saved centre
+    publish(run, ingested, scoring, features)  # summary.json, then LATEST
     return 0

@@ -11,6 +11,7 @@ phases, each timed (summary.json `run.phases`).
 from __future__ import annotations
 
 import argparse
+import datetime
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -19,12 +20,14 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 
 from segspark import jvm, refresh
-from segspark.clustering import choose_k, model, segments, stability
+from segspark.clustering import choose_k, model, rfm, segments, stability
+from segspark.clustering import space as space_
 from segspark.config import IN_CHECKOUT, SampleSettings, Settings, project_path
 from segspark.edge import cli, outputs, paths, runs, session, tables, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
 from segspark.orders import datagen
+from segspark.orders.feature_sets import FeatureSet
 from segspark.orders.formats import SourceFormat
 from segspark.parallel import concurrently
 from segspark.report import artifact, naming, profiles, pseudonyms, report, summary
@@ -50,6 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stability", type=int, dest="stability_resamples", help="resamples per k for stability, 0 to skip (conf)"
     )
+    parser.add_argument(
+        "--features", metavar="SET", help="feature set: seed, rfm, or a feature set file (.toml); default from conf"
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="the analysis date of date-based features (rfm's recency); default: the last order date",
+    )
     parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
     parser.add_argument("--previous", help="compare with this run (an output or run folder); default: --output's")
     parser.add_argument("--no-previous", action="store_true", help="do not compare with a previous run")
@@ -66,6 +77,8 @@ class Options:
     previous: str | None
     no_previous: bool
     source_format: SourceFormat
+    feature_set: FeatureSet
+    as_of: datetime.date | None
     k_min: int
     k_max: int
     given_k: int | None
@@ -90,13 +103,19 @@ def options(argv: list[str] | None = None) -> Options:
     if given_input:
         segio.check_input_exists(given_input)
         segio.check_output_location(given_input, output)
+    feature_set, source_format, as_of = workflow.feature_options(
+        args.features or settings.feature_set, workflow.load_source_format(args.source_format or settings.input_format),
+        args.as_of,
+    )  # fmt: skip
     return Options(
         input=given_input,
         output=output,
         publish_tables=args.publish_tables and tables.check_database_name(args.publish_tables),
         previous=args.previous,
         no_previous=args.no_previous,
-        source_format=workflow.load_source_format(args.source_format or settings.input_format),
+        source_format=source_format,
+        feature_set=feature_set,
+        as_of=as_of,
         k_min=k_min,
         k_max=k_max,
         given_k=args.k,
@@ -163,11 +182,17 @@ def start(options: Options) -> Run:
         refresh.NotCompared("--no-previous was given")
         if options.no_previous
         else workflow.previous_run(
-            spark, paths.qualified(spark, options.previous or output), options.source_format, bool(options.previous)
-        )
+            spark,
+            paths.qualified(spark, options.previous or output),
+            options.source_format,
+            bool(options.previous),
+            options.feature_set,
+        )  # fmt: skip
     )
     published_tables = (
-        workflow.prepare_tables(spark, options.publish_tables, output, "segment", catalog_output or output)
+        workflow.prepare_tables(
+            spark, options.publish_tables, output, "segment", catalog_output or output, options.feature_set
+        )
         if options.publish_tables
         else None
     )
@@ -196,7 +221,7 @@ def ingest(run: Run) -> workflow.Ingested:
     options = run.options
     ingested = workflow.ingest(
         run.spark, run.input_path, options.source_format, run.folder,
-        options.max_quarantined_share, options.accept_quarantine,
+        options.max_quarantined_share, options.accept_quarantine, options.feature_set, options.as_of,
     )  # fmt: skip
     run.phases.end("ingest and features")
     return ingested
@@ -210,21 +235,29 @@ class Swept:
     elbow: model.Sweep
     stabilities: dict[int, stability.Stability]
     choice: choose_k.KChoice
+    space: space_.FeatureSpace  # the space KMeans worked in (the z-score fitted, where the set has one)
+    points: DataFrame  # the customers with the space's point columns
 
 
 def sweep(run: Run, ingested: workflow.Ingested) -> Swept:
     """The elbow: seeds from a bounded sample, MLlib's Lloyd on the training points, each k measured on
     all customers; stability refits on halves of the seeding sample beside it (they need no k's
     model, and the sweep's time is mostly Spark's); then the choice of k."""
-    options, customers = run.options, ingested.accounted.customers
-    count = ingested.accounted.counts.customers
-    training = model.training_set(customers, count, options.kmeans)
+    options, count = run.options, ingested.accounted.counts.customers
+    space = space_.of(options.feature_set)
+    if options.feature_set.scale:
+        space = space_.standardised(space, ingested.accounted.customers)
+    customers = space.with_points(ingested.accounted.customers)
+    training = model.training_set(customers, count, options.kmeans, space.point_columns)
     ks = sweep_range(options.k_min, options.k_max, options.given_k, count, training.distinct_points())
     trained_on = "each customer" if training.every_customer else f"a uniform sample of {training.points:,}"
     print(f"{JOB}: {count:,} customers, trained on {trained_on}; elbow over k = {ks[0]}..{ks[-1]}")
     kmeans = options.kmeans
     elbow, refitted = concurrently(
-        lambda: model.sweep(run.spark.sparkContext, customers, training, ks, kmeans, given_k=options.given_k),
+        lambda: model.sweep(
+            run.spark.sparkContext, customers, training, ks, kmeans, given_k=options.given_k,
+            order_column=space.order_feature,
+        ),  # fmt: skip
         lambda: stability.refits(
             training.sample, model.ks_to_fit(ks, options.given_k), kmeans.stability_resamples,
             kmeans.restarts, kmeans.seed,
@@ -239,7 +272,7 @@ def sweep(run: Run, ingested: workflow.Ingested) -> Swept:
     )  # fmt: skip
     print(f"{JOB}: k = {choice.k} ({choice.rule}): {choice.explanation}")
     run.phases.end("stability")
-    return Swept(training, elbow, stabilities, choice)
+    return Swept(training, elbow, stabilities, choice, space, customers)
 
 
 def sweep_range(
@@ -271,44 +304,79 @@ class Segmented:
 def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
     """The chosen k's model saved, each customer's segment and distance, one profile aggregation;
     segment ids by mean spending, or, on a refresh, the previous run's ids for the segments matched."""
-    spark, options = run.spark, run.options
-    pipeline = model.pipeline_model(spark.sparkContext, swept.elbow.fits[swept.choice.k].centres)
+    spark, options, space = run.spark, run.options, swept.space
+    pipeline = model.pipeline_model(spark.sparkContext, swept.elbow.fits[swept.choice.k].centres, space.stages())
     cluster_centres = model.centres_of(pipeline)
     measured = (
-        segments.with_distance(pipeline.transform(ingested.accounted.customers), cluster_centres)
-        .drop(model.FEATURES_VECTOR)
+        segments.with_distance(pipeline.transform(swept.points), cluster_centres, space.point_columns)
+        .drop(
+            model.FEATURES_VECTOR,
+            space_.MODEL_VECTOR,
+            *(c for c in space.point_columns if c not in space.model_columns),
+        )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     cluster_profiles, _ = concurrently(
-        lambda: profiles.profile(measured, model.CLUSTER), lambda: pipeline.write().save(run.folder.model_dir)
+        lambda: profiles.profile(measured, model.CLUSTER, space), lambda: pipeline.write().save(run.folder.model_dir)
     )
-    numbering = segments.segment_numbering(cluster_profiles.mean_spending, cluster_centres)
+    numbering = segments.segment_numbering(cluster_profiles.mean_spending, cluster_centres, space.order_axis)
     refreshed = None
     if isinstance(run.previous, refresh.PreviousRun):  # a refresh: matched segments keep their ids
         refreshed = refresh.compare(
-            run.previous, measured, model.CLUSTER, cluster_centres, numbering,
+            run.previous, measured, model.CLUSTER, [space.to_model(c) for c in cluster_centres], numbering,
             ingested.accounted.counts.customers, options.refresh,
         )  # fmt: skip
         numbering = refreshed.numbering
     segment_profiles = cluster_profiles.renumbered(numbering)
     segmented = segments.with_segments(measured, numbering)
-    outputs.write_customers(segmented, ingested.accounted.counts.customers, run.folder.file("customers"))
-    names = naming.segment_names(segment_profiles.feature_quantiles)  # from the data, also on a refresh
     segment_centres = {numbering[c]: centre for c, centre in enumerate(cluster_centres)}
+    scored = rfm_scored(run, segmented, segment_centres, space)
+    described_rfm = None
+    if scored is not None:
+        segmented, described_rfm, names = scored
+        ingested.accounted.features["rfm"] = described_rfm
+    elif options.feature_set.built_in:
+        names = naming.segment_names(segment_profiles.feature_quantiles)  # from the data, also on a refresh
+    else:
+        names = naming.labelled_segment_names(segment_profiles.feature_quantiles, space.features, space.labels)
+    outputs.write_customers(segmented, ingested.accounted.counts.customers, run.folder.file("customers"))
     fitted = summary.model_summary(
         swept.choice, options.kmeans, swept.training, segment_profiles, segment_centres, names,
         stability.by_segment(swept.stabilities.get(swept.choice.k), numbering),
-        refresh.highest_issued(numbering, run.previous if refreshed else None),
+        refresh.highest_issued(numbering, run.previous if refreshed else None), space,
     )  # fmt: skip
     if refreshed:
         block = {**refreshed.block, "renamed": refresh.renamed(refreshed.block, {n.segment: n.name for n in names})}
         refresh_block = refresh.with_drift(block, run.previous, segmented, segment_profiles.overall_medians())
     else:
         refresh_block = refresh.not_compared(run.previous)
-    metadata = artifact.model_metadata(run.folder.run_id, fitted, numbering, segment_profiles, options.source_format)
+    metadata = artifact.model_metadata(
+        run.folder.run_id, fitted, numbering, segment_profiles, options.source_format, space, options.feature_set,
+        described_rfm and described_rfm["breakpoints"],
+    )  # fmt: skip
     outputs.write_model_metadata(spark, run.folder.model_dir, metadata)
     run.phases.end("segments and model")
     return Segmented(pipeline, segmented, numbering, segment_profiles, names, fitted, refresh_block)
+
+
+def rfm_scored(
+    run: Run, segmented: DataFrame, segment_centres: dict[int, list[float]], space: space_.FeatureSpace
+) -> tuple[DataFrame, dict, list[naming.SegmentName]] | None:
+    """For a set with recency, frequency and monetary: every customer's R, F and M scores and named
+    RFM segment, the breakpoints and customers per name (summary.json), and the KMeans segments named
+    in the same vocabulary (each centre scored on the same breakpoints). None for other sets."""
+    feature_set = run.options.feature_set
+    if not feature_set.rfm:
+        return None
+    found = rfm.breakpoints(segmented, feature_set)
+    scored = rfm.with_rfm_segments(segmented, found, feature_set.segments)
+    counted = {row[0]: row[1] for row in scored.groupBy(rfm.SEGMENT_NAME).count().collect()}
+    in_order = {rule.name: counted.get(rule.name, 0) for rule in feature_set.segments}
+    if counted.get(None):
+        in_order["(no rule)"] = counted[None]
+    centres = {s: dict(zip(space.features, space.to_original(c))) for s, c in segment_centres.items()}
+    names = naming.rfm_segment_names(centres, found, feature_set.segments)
+    return scored, {"breakpoints": found, "segments": in_order}, names
 
 
 def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segmented) -> dict:
@@ -317,13 +385,15 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
     accounted = ingested.accounted
     run_summary = summary.build_summary(
         folder.run_id, run.input_path, options.source_format, accounted.counts, spark.sparkContext.master,
-        quality=ingested.quality, elbow=[point.as_dict() for point in swept.elbow.points],
-        model=segmented.model_summary, refresh=segmented.refresh,
+        quality=ingested.quality, features=features_block(run, swept.space, accounted.features),
+        elbow=[point.as_dict() for point in swept.elbow.points], model=segmented.model_summary,
+        refresh=segmented.refresh,
     )  # fmt: skip
     key_source = options.pseudonym_key.source
     page, figures = report.build(
         segmented.customers, accounted.usable_lines, summary.with_timing(run_summary, run.phases, pseudonym_key=key_source),
         segmented.profiles, segmented.names, options.report, options.kmeans.seed, options.pseudonym_key,
+        swept.space,
     )  # fmt: skip
     paths.write_text(spark, folder.file("report.html"), page)
     if options.png:
@@ -340,6 +410,20 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
     if run_summary["refresh"].get("warning"):
         print(f"segment_customers: {run_summary['refresh']['warning']}")
     return run_summary
+
+
+def features_block(run: Run, space: space_.FeatureSpace, computed: dict) -> dict:
+    """summary.json's `features`: the set, its definitions, the space KMeans saw, the analysis date,
+    customers raised to a floor and, for RFM, the breakpoints and customers per named segment."""
+    feature_set = run.options.feature_set
+    return {
+        "set": feature_set.name,
+        "columns": list(feature_set.columns),
+        "labels": dict(zip(space.features, space.labels)),
+        **{k: v for k, v in artifact.feature_set_definition(feature_set).items() if k != "name"},  # `set` names it
+        "space": space.as_dict(),
+        **computed,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

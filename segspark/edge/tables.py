@@ -12,7 +12,9 @@ under a run_id no `segspark_runs` row names; publishing the run again appends on
 missing). One publisher at a time: two appends to one table at once share its `_temporary/0`
 folder in this Spark (measured: one failed, two others silently lost 25% and 12% of their rows),
 so creating and appending happen under a lock file in the database's folder (`publishing`).
-One database holds one output folder's segmentation (its `segspark_current`), and a built-in
+One database holds one output folder's segmentation (its `segspark_current`) on one feature set
+(the tables' columns are the set's features: another set is refused, naming the set the database
+holds; publish it into a database of its own), and a built-in
 catalog copied with its output folder, which names the original's files, is refused. Nothing is written with overwrite: every write is
 an append (`insertInto`) through Spark's catalog API, so a Delta or Iceberg catalog gives each
 append its own transaction. The tables are created on first use, with the session's default
@@ -37,12 +39,16 @@ from pyspark.sql import types as T
 from segspark.clustering.segments import OUT_OF_RANGE, SEGMENT
 from segspark.edge import lakehouse, paths
 from segspark.errors import InputError, UsageError
+from segspark.orders.feature_sets import FeatureSet
 from segspark.schemas import (
     CUSTOMER_SEGMENTS_TABLE,
     FEATURE_COLUMNS,
     MIGRATIONS_TABLE,
+    RFM_COLUMNS,
     RUNS_TABLE,
     SEGMENTS_TABLE,
+    customer_segments_table,
+    segments_table,
 )
 
 RUNS = "segspark_runs"
@@ -50,7 +56,7 @@ CUSTOMER_SEGMENTS = "segspark_customer_segments"
 SEGMENTS = "segspark_segments"
 MIGRATIONS = "segspark_migrations"
 CURRENT = "segspark_current"
-#: Each table's schema and its partition columns.
+#: Each table's schema and its partition columns, for the seed set (`table_schemas` for any set).
 TABLES: dict[str, tuple[T.StructType, tuple[str, ...]]] = {
     CUSTOMER_SEGMENTS: (CUSTOMER_SEGMENTS_TABLE, ("run_id",)),
     SEGMENTS: (SEGMENTS_TABLE, ()),
@@ -69,15 +75,48 @@ def check_database_name(database: str) -> str:
     return database
 
 
+def table_schemas(feature_set: FeatureSet | None) -> dict[str, tuple[T.StructType, tuple[str, ...]]]:
+    """The tables' schemas for runs of `feature_set` (None: the seed set): the customers' and the
+    segments' columns are the set's features (a declared set's as double), their model columns and,
+    for RFM, the scores and the named segment."""
+    if feature_set is None or feature_set.built_in:
+        return TABLES
+    logs = [(f.model_column, T.DoubleType()) for f in feature_set.features if f.model_column != f.name]
+    customer_columns = (
+        ("customer_id", T.LongType()),
+        *((name, T.DoubleType()) for name in feature_set.columns),
+        *logs,
+        *(RFM_COLUMNS if feature_set.rfm else ()),
+    )
+    return {
+        **TABLES,
+        CUSTOMER_SEGMENTS: (customer_segments_table(customer_columns), ("run_id",)),
+        SEGMENTS: (segments_table(feature_set.columns), ()),
+    }
+
+
 @dataclass(frozen=True)
 class Tables:
-    """The database a run publishes into, its tables created and checked (`prepare`)."""
+    """The database a run publishes into, its tables created and checked (`prepare`) for one feature set."""
 
     database: str
     built_in_output: str | None = None  # the output folder whose built-in catalog holds them, if one does
+    feature_set: FeatureSet | None = None  # None: the seed set
 
     def name(self, table: str) -> str:
         return f"{self.database}.{table}"
+
+    @property
+    def feature_set_name(self) -> str:
+        return self.feature_set.name if self.feature_set else "seed"
+
+    @property
+    def schema_features(self) -> tuple[str, ...]:
+        """The features the segments table has a centre and a median of."""
+        return self.feature_set.columns if self.feature_set else FEATURE_COLUMNS
+
+    def schema(self, table: str) -> T.StructType:
+        return table_schemas(self.feature_set)[table][0]
 
 
 #: The lock file in a database's folder while a run creates or appends to its tables.
@@ -86,14 +125,23 @@ LOCK = "_segspark_publishing"
 LOCK_WAIT_SECONDS = 300.0
 
 
-def prepare(spark: SparkSession, database: str, output: str, job: str, warehouse: str | None = None) -> Tables:
+def prepare(
+    spark: SparkSession,
+    database: str,
+    output: str,
+    job: str,
+    warehouse: str | None = None,
+    feature_set: FeatureSet | None = None,
+) -> Tables:
     """The database and its tables created where missing, each existing one checked against the
-    shape segspark writes, and the view (re)defined: all before the run does any work.
+    shape segspark writes for `feature_set` (None: seed), and the view (re)defined: all before the
+    run does any work.
 
     Refused first: an in-memory catalog (the tables would vanish at exit), a built-in catalog whose
     database lies outside `warehouse` (its output folder was copied or moved: appends would go into
-    the original's files), and, for a segment run, a database that already holds another output
-    folder's segmentation (`segspark_current` would flip between the two)."""
+    the original's files), a database whose runs are of another feature set, and, for a segment
+    run, a database that already holds another output folder's segmentation (`segspark_current`
+    would flip between the two)."""
     check_lasting_catalog(spark, database)
     if not spark.catalog.databaseExists(database):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
@@ -106,9 +154,13 @@ def prepare(spark: SparkSession, database: str, output: str, job: str, warehouse
             "catalog, and a run would append into the original's files. Run in the original folder, or "
             "publish here into a database of another name"
         )
-    tables = Tables(database)
+    tables = Tables(database, feature_set=feature_set)
     with publishing(spark, tables, f"a {job} run preparing"):
-        for table, (schema, partitions) in TABLES.items():
+        schemas = table_schemas(feature_set)
+        if spark.catalog.tableExists(tables.name(RUNS)):
+            check_shape(_with_new_columns(spark, tables.name(RUNS), RUNS_TABLE), RUNS_TABLE, tables.name(RUNS))
+            check_one_feature_set(spark, tables)
+        for table, (schema, partitions) in schemas.items():
             name = tables.name(table)
             if spark.catalog.tableExists(name):
                 check_shape(_with_new_columns(spark, name, schema), schema, name)
@@ -171,6 +223,26 @@ def database_location(spark: SparkSession, database: str) -> str:
     return paths.decoded(str(spark.catalog.getDatabase(database).locationUri))
 
 
+def check_one_feature_set(spark: SparkSession, tables: Tables) -> None:
+    """Refuse a run of another feature set than the database's runs: its tables' columns are one
+    set's features (rows from before feature sets are the seed set's)."""
+    held = [
+        row[0]
+        for row in spark.table(tables.name(RUNS))
+        .select(F.coalesce(F.col("feature_set"), F.lit("seed")))
+        .distinct()
+        .limit(2)
+        .collect()
+    ]
+    other = next((name for name in held if name != tables.feature_set_name), None)
+    if other is not None:
+        raise UsageError(
+            f"--publish-tables {tables.database}: its tables hold feature set {other!r}, and this run's is "
+            f"{tables.feature_set_name!r}: a database's tables hold one set's features; publish into a database "
+            f"of its own (e.g. --publish-tables {tables.database.rsplit('.', 1)[-1]}_{tables.feature_set_name.replace('-', '_')})"
+        )
+
+
 def check_one_output(spark: SparkSession, tables: Tables, output: str) -> None:
     """Refuse a segment run into a database whose segment runs came from another output folder:
     `segspark_current` is one segmentation per database, and two shops' would flip it."""
@@ -218,7 +290,7 @@ def publishing(spark: SparkSession, tables: Tables, holder: str, wait_seconds: f
 
 
 #: Columns segspark added to a table after its first release: a table without them gets them.
-ADDED_COLUMNS = {RUNS: ("table_versions",)}
+ADDED_COLUMNS = {RUNS: ("table_versions", "feature_set")}
 
 
 def _with_new_columns(spark: SparkSession, name: str, schema: T.StructType) -> T.StructType:
@@ -274,20 +346,25 @@ def _append(frame: DataFrame, name: str) -> None:
     frame.select(*spark.table(name).columns).write.insertInto(name)
 
 
-def customer_rows(customers: DataFrame, run_id: str, names: Mapping[int, str]) -> DataFrame:
-    """A run's customers/ as rows of segspark_customer_segments: with run_id and the segment's name."""
+def customer_rows(
+    customers: DataFrame, run_id: str, names: Mapping[int, str], schema: T.StructType = CUSTOMER_SEGMENTS_TABLE
+) -> DataFrame:
+    """A run's customers/ as rows of segspark_customer_segments (`schema`, the run's set's): with
+    run_id and the segment's name."""
     name_of = F.create_map(*[part for s, n in sorted(names.items()) for part in (F.lit(s), F.lit(n))])
     with_name = customers.withColumn("segment_name", name_of[F.col(SEGMENT)] if names else F.lit(None))
     if OUT_OF_RANGE not in customers.columns:  # a segment run's customers: only scoring sets it
         with_name = with_name.withColumn(OUT_OF_RANGE, F.lit(None))
     return with_name.withColumn("run_id", F.lit(run_id)).select(
-        *[F.col(field.name).cast(field.dataType).alias(field.name) for field in CUSTOMER_SEGMENTS_TABLE.fields]
+        *[F.col(field.name).cast(field.dataType).alias(field.name) for field in schema.fields]
     )
 
 
-def segment_rows(run_id: str, model: Mapping[str, Any], refresh: Mapping[str, Any]) -> list:
+def segment_rows(
+    run_id: str, model: Mapping[str, Any], refresh: Mapping[str, Any], features: tuple[str, ...] = FEATURE_COLUMNS
+) -> list:
     """segspark_segments rows from the run's summary.json alone (model and refresh), so that a run
-    can be published into the tables again from its folder."""
+    can be published into the tables again from its folder; `features`: its set's."""
     median = {
         (int(s), name): float(value)
         for s, described in model["segments"].items()
@@ -302,8 +379,8 @@ def segment_rows(run_id: str, model: Mapping[str, Any], refresh: Mapping[str, An
         rows.append(
             (
                 run_id, s, described["name"], described["action"], int(model["sizes"][segment]),
-                *(float(centres[s][name]) for name in FEATURE_COLUMNS),
-                *(median.get((s, name)) for name in FEATURE_COLUMNS),
+                *(float(centres[s][name]) for name in features),
+                *(median.get((s, name)) for name in features),
                 previous.get(s), stability.get(s),
             )
         )  # fmt: skip
@@ -332,6 +409,7 @@ def run_row(
         refresh.get("previous_run"),
         summary["run_id"] if job == "segment" else scoring.get("trained_on_run"), run_folder,
         dict(table_versions) if table_versions else None,
+        (summary.get("features") or {}).get("set") or scoring.get("feature_set") or "seed",
     )  # fmt: skip
 
 
@@ -360,10 +438,14 @@ def publish(
     if again and _rows_of(spark, tables.name(RUNS), run_id):
         return
     appends = [
-        (customer_rows(customers, run_id, names), tables.name(CUSTOMER_SEGMENTS), summary["counts"]["customers"])
+        (
+            customer_rows(customers, run_id, names, tables.schema(CUSTOMER_SEGMENTS)),
+            tables.name(CUSTOMER_SEGMENTS),
+            summary["counts"]["customers"],
+        )
     ]
     if segments:
-        appends.append((spark.createDataFrame(segments, SEGMENTS_TABLE), tables.name(SEGMENTS), len(segments)))
+        appends.append((spark.createDataFrame(segments, tables.schema(SEGMENTS)), tables.name(SEGMENTS), len(segments)))
     migrations = migration_rows(run_id, summary.get("refresh") or {})
     if migrations:
         appends.append((spark.createDataFrame(migrations, MIGRATIONS_TABLE), tables.name(MIGRATIONS), len(migrations)))

@@ -7,6 +7,7 @@ exactly the same ingest, rules and features as training did.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import shlex
 import time
 from dataclasses import dataclass
@@ -21,8 +22,10 @@ from segspark.config import IN_CHECKOUT
 from segspark.edge import inputs as segio
 from segspark.edge import lakehouse, outputs, paths, runs, session, tables
 from segspark.errors import InputError, NotPublished, QualityError, UsageError
-from segspark.orders import accounting, features, formats
+from segspark.orders import accounting, feature_sets, features, formats
 from segspark.orders.accounting import LineCounts
+from segspark.orders.feature_sets import FeatureSet
+from segspark.orders.features import PER_CUSTOMER, PER_ORDER
 from segspark.orders.formats import SourceFormat
 from segspark.orders.ingest import QUARANTINE_COLUMNS, UNPARSED_UNREAD_COLUMN, require_lines
 from segspark.parallel import concurrently
@@ -38,6 +41,8 @@ class AccountedCustomers:
     usable_lines: DataFrame
     quarantined_lines: DataFrame
     _persisted: tuple[DataFrame, ...]
+    #: summary.json's `features`: the set, its analysis date and customers raised to a floor
+    features: dict = dataclasses.field(default_factory=dict)
 
     def release(self) -> None:
         for frame in self._persisted:
@@ -102,12 +107,21 @@ def model_output(model: str) -> str:
     return run.output if run is not None and run.output is not None else base
 
 
-def prepare_tables(spark: SparkSession, database: str, output: str, job: str, catalog_output: str) -> tables.Tables:
-    """The database's tables made ready (`tables.prepare`), with the built-in catalog's warehouse
-    where the session uses `catalog_output`'s, to catch a copied output folder."""
+def prepare_tables(
+    spark: SparkSession, database: str, output: str, job: str, catalog_output: str, feature_set: FeatureSet
+) -> tables.Tables:
+    """The database's tables made ready for `feature_set`'s runs (`tables.prepare`), with the
+    built-in catalog's warehouse where the session uses `catalog_output`'s, to catch a copied output folder."""
     warehouse = session.built_in_warehouse(spark, catalog_output)
-    prepared = tables.prepare(spark, database, output, job, warehouse)
+    prepared = tables.prepare(spark, database, output, job, warehouse, feature_set)
     return dataclasses.replace(prepared, built_in_output=catalog_output if warehouse else None)
+
+
+def feature_set_of(spark: SparkSession, folder: runs.RunFolder, run_summary: dict) -> FeatureSet:
+    """The feature set a complete run segmented or scored on: its model's (a segment run's own, a
+    scoring run's the one it scored with)."""
+    model_dir = folder.model_dir if job_of(run_summary) == "segment" else run_summary["scoring"]["model"]
+    return artifact.trained_feature_set(outputs.read_model_metadata(spark, model_dir), model_dir)
 
 
 def job_of(run_summary: dict) -> str:
@@ -141,7 +155,12 @@ def publish_run(
     try:
         customers = spark.read.parquet(paths.glob_escaped(folder.file("customers")))
         segment_rows = (
-            tables.segment_rows(folder.run_id, run_summary["model"], run_summary.get("refresh") or {})
+            tables.segment_rows(
+                folder.run_id,
+                run_summary["model"],
+                run_summary.get("refresh") or {},
+                published.schema_features,
+            )  # fmt: skip
             if job == "segment"
             else None
         )
@@ -191,24 +210,74 @@ def segment_names(spark: SparkSession, run_summary: dict) -> dict[int, str]:
     return {int(segment): described["name"] for segment, described in segments.items()}
 
 
+def feature_options(
+    name_or_path: str, source_format: SourceFormat, as_of: str | None
+) -> tuple[FeatureSet, SourceFormat, datetime.date | None]:
+    """The feature set (a name in conf/features/ or a file), the format with the order date mapped
+    where the set needs one, and --as-of as a date; checked before Spark starts (exit 2 for a bad
+    set or a format without dates, 64 for a malformed date)."""
+    feature_set = (
+        feature_sets.built_in(name_or_path)
+        if not name_or_path.endswith(".toml")
+        else feature_sets.load_feature_set(name_or_path)
+    )
+    date = as_of_date(as_of)
+    return feature_set, format_for(feature_set, source_format, date), date
+
+
+def as_of_date(as_of: str | None) -> datetime.date | None:
+    """--as-of as a date (exit 64 for one that is not YYYY-MM-DD)."""
+    if as_of is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(as_of)
+    except ValueError:
+        raise UsageError(f"--as-of {as_of!r}: give a date as YYYY-MM-DD") from None
+
+
+def format_for(feature_set: FeatureSet, source_format: SourceFormat, as_of: datetime.date | None) -> SourceFormat:
+    """The format with its order date mapped where the set needs one (exit 2 for a format without
+    one, before Spark reads a line); --as-of refused for a set without date-based features."""
+    if as_of is not None and not feature_set.needs_dates:
+        raise UsageError(f"--as-of: feature set {feature_set.name!r} has no date-based feature")
+    if not feature_set.needs_dates:
+        return source_format
+    dated = next(f.name for f in feature_set.features if "date" in f.sql)
+    return source_format.with_dates(f"feature set {feature_set.name!r} needs one ({dated})")
+
+
 def load_source_format(name_or_path: str) -> SourceFormat:
     """A built-in format (conf/formats/<name>.toml) or a user's format file."""
     return formats.load_format(name_or_path)
 
 
 def accounted_customers(
-    spark: SparkSession, input_path: str, source_format: SourceFormat, quarantine_path: str
+    spark: SparkSession,
+    input_path: str,
+    source_format: SourceFormat,
+    quarantine_path: str,
+    feature_set: FeatureSet | None = None,
+    as_of: datetime.date | None = None,
+    segmenting: bool = True,
 ) -> AccountedCustomers:
-    """Read, quarantine and exclude lines, compute the features; counts reconcile or this raises."""
+    """Read, quarantine and exclude lines, compute the features; counts reconcile or this raises.
+
+    The reference's features (`seed`) come from segspark.orders.features as the reference method
+    computes them; any other set's from its declared aggregates (segspark.orders.feature_sets), checked
+    before the sweep: a definition Spark cannot analyse, or values no customer can be segmented on,
+    is one line naming the feature (exit 2).
+    """
+    feature_set = feature_set or feature_sets.built_in("seed")
+    returns_used = source_format.return_rate == PER_CUSTOMER if feature_set.built_in else feature_set.returns_used
     # Canonical lines, each marked with the first quarantine or exclusion rule that applies.
     marked = formats.to_canonical(segio.read_order_lines(spark, input_path, source_format), source_format).transform(
-        lambda frame: features.mark_line_exclusions(frame, source_format.return_rate)
+        lambda frame: features.mark_line_exclusions(frame, PER_CUSTOMER if returns_used else PER_ORDER)
     )
     # Persisted once, narrow (the columns the counts, the features and the report read): the counts,
     # the features and the top products all read it. A quarantined line's details (its file, reason
     # and text) keep every field of every line alive through the plan, which at 10M lines cost more
     # than the typing; they are computed, from the input again, only when some line was quarantined.
-    lines = marked.select(*LINE_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
+    lines = marked.select(*source_format.canonical, *LINE_RULE_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
     line_outcomes, unparsed_unread = accounting.line_outcomes(lines)
     require_lines(sum(line_outcomes.values()), input_path)
 
@@ -222,11 +291,16 @@ def accounted_customers(
     # within those partitions. Persisted with each customer's rule: the counts and every later
     # pass read it; the kept customers are a filter over it, not a second copy. The quarantine
     # is written meanwhile.
-    all_customers = (
-        features.customer_features(lines.where(is_usable).repartition("customer_id"), source_format.return_rate)
-        .transform(features.mark_customer_exclusions)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    usable = lines.where(is_usable).repartition("customer_id")
+    described: dict = {"set": feature_set.name}
+    if feature_set.built_in:
+        values = features.customer_features(usable, source_format.return_rate)
+    else:
+        feature_sets.definition_problems(usable, feature_set)  # analysis only: no job
+        analysis_date = as_of or last_order_date(usable, input_path)
+        values = feature_sets.customer_values(usable, feature_set, analysis_date)
+        described["analysis_date"] = analysis_date.isoformat()
+    all_customers = values.transform(features.mark_customer_exclusions).persist(StorageLevel.MEMORY_AND_DISK)
     _, customer_outcomes = concurrently(
         lambda: quarantined_lines.write.json(quarantine_path),
         lambda: accounting.customer_outcomes(all_customers),
@@ -234,13 +308,37 @@ def accounted_customers(
     counts = accounting.reconcile(
         line_outcomes, customer_outcomes, features.line_rule_names(source_format.rule_names), unparsed_unread
     )
-    customers = all_customers.where(F.col("exclusion_rule").isNull()).transform(features.with_log_features)
-    return AccountedCustomers(customers, counts, lines.where(is_usable), quarantined_lines, (all_customers, lines))
+    kept = all_customers.where(F.col("exclusion_rule").isNull())
+    if feature_set.built_in:
+        customers = kept.transform(features.with_log_features)
+    else:
+        stats = feature_sets.value_stats(kept, feature_set)
+        problem = feature_sets.value_problems(stats, feature_set, segmenting)
+        if problem:
+            raise InputError(f"feature set {feature_set.name!r}: {problem}")
+        described["clamped"] = {name: s["clamped"] for name, s in stats.items() if feature_set_floor(feature_set, name)}
+        customers = feature_sets.with_model_features(kept, feature_set)
+    persisted = (all_customers, lines)
+    return AccountedCustomers(customers, counts, lines.where(is_usable), quarantined_lines, persisted, described)
 
 
-#: What later steps read of each line: the canonical values (the features' inputs), the rules that
+def feature_set_floor(feature_set: FeatureSet, name: str) -> bool:
+    """Whether the feature has a floor (its clamped customers are counted in summary.json)."""
+    return next(f for f in feature_set.features if f.name == name).floor is not None
+
+
+def last_order_date(usable_lines: DataFrame, input_path: str) -> datetime.date:
+    """The analysis date by default: the last order date among the lines used (never the wall clock,
+    so that a rerun on the same lines gives the same features). One small aggregate."""
+    last = usable_lines.agg(F.max("order_date")).first()[0]
+    if last is None:
+        raise InputError(f"{input_path}: no line used has an order date: give --as-of DATE")
+    return last
+
+
+#: What later steps read of each line besides its canonical values (the features' inputs): the rules that
 #: place the line, and its unread columns whose value did not parse (counted).
-LINE_COLUMNS = (*formats.CANONICAL_TYPES, "quarantine_rule", "exclusion_rule", UNPARSED_UNREAD_COLUMN)
+LINE_RULE_COLUMNS = ("quarantine_rule", "exclusion_rule", UNPARSED_UNREAD_COLUMN)
 
 
 @dataclass
@@ -259,11 +357,14 @@ def ingest(
     run_folder: runs.RunFolder,
     max_share: float,
     accepted: bool,
+    feature_set: FeatureSet | None = None,
+    as_of: datetime.date | None = None,
+    segmenting: bool = True,
 ) -> Ingested:
     """What both jobs do first: every line accounted for into the run's quarantine/, the features,
     and the quality gate (`check_quality`)."""
     quarantine = run_folder.file("quarantine")
-    accounted = accounted_customers(spark, input_path, source_format, quarantine)
+    accounted = accounted_customers(spark, input_path, source_format, quarantine, feature_set, as_of, segmenting)
     return Ingested(accounted, check_quality(accounted, max_share, accepted, quarantine))
 
 
@@ -297,7 +398,7 @@ def check_quality(accounted: AccountedCustomers, max_share: float, accepted: boo
 
 
 def previous_run(
-    spark: SparkSession, path: str, source_format: SourceFormat, explicit: bool
+    spark: SparkSession, path: str, source_format: SourceFormat, explicit: bool, feature_set: FeatureSet | None = None
 ) -> refresh.PreviousRun | refresh.NotCompared:
     """The run a refresh compares with, or why there is none (naming a run that is there but does
     not compare, so that the run can say its ids start again).
@@ -331,7 +432,7 @@ def previous_run(
         )  # fmt: skip
     if not run.has_model(spark):
         return _not_comparable(f"{run.path} has no model (a scoring run?)", path, explicit, run.run_id)
-    reason = artifact.incompatibility(outputs.read_model_metadata(spark, run.model_dir), source_format)
+    reason = artifact.incompatibility(outputs.read_model_metadata(spark, run.model_dir), source_format, feature_set)
     if reason is not None:
         return _not_comparable(f"the previous run {run.run_id} does not compare: {reason}", path, explicit, run.run_id)
     run_summary = run.summary(spark)

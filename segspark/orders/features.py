@@ -133,11 +133,15 @@ def _exact_sum(column: str):
 
 
 def mark_customer_exclusions(customers: DataFrame) -> DataFrame:
-    """Add `exclusion_rule` to customers: the first customer rule that applies, else null."""
-    has_no_ordered_units = F.col("ordered_units") <= 0
-    has_no_log = F.col("total_spending") <= -1
-    rule = first_of([(has_no_ordered_units, F.lit(WITHOUT_ORDERED_UNITS)), (has_no_log, F.lit(SPENDING_WITHOUT_LOG))])
-    return customers.withColumn("exclusion_rule", rule)
+    """Add `exclusion_rule` to customers: the first customer rule that applies, else null.
+
+    Without a `total_spending` column (a feature set other than the reference's, whose features
+    are checked by segspark.orders.feature_sets), only the ordered-units rule applies.
+    """
+    cases = [(F.col("ordered_units") <= 0, F.lit(WITHOUT_ORDERED_UNITS))]
+    if "total_spending" in customers.columns:
+        cases.append((F.col("total_spending") <= -1, F.lit(SPENDING_WITHOUT_LOG)))
+    return customers.withColumn("exclusion_rule", first_of(cases))
 
 
 def with_log_features(customers: DataFrame) -> DataFrame:

@@ -8,6 +8,7 @@ goes through the same typing, quarantine, rules and accounting.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pyspark.sql import types as T
 
 from segspark.compat import try_cast
 from segspark.config import conf_resource, read_toml
-from segspark.errors import UsageError
+from segspark.errors import InputError, UsageError
 from segspark.expressions import first_of
 from segspark.orders.features import PER_CUSTOMER, PER_ORDER
 from segspark.orders.ingest import QUARANTINE_COLUMNS, UNPARSED_UNREAD_COLUMN
@@ -42,6 +43,10 @@ CANONICAL_TYPES = {
     "returned_item_quantity": T.LongType(),
     "total_sales": T.DoubleType(),
 }
+#: Canonical columns a format may map, read only by the feature sets that name them (a set whose
+#: features need an order's date: segspark.orders.feature_sets). Unmapped, such a set cannot run.
+DATED_TYPES = {"order_date": T.DateType()}
+ALL_CANONICAL_TYPES = {**CANONICAL_TYPES, **DATED_TYPES}
 RETURN_RATES = (PER_ORDER, PER_CUSTOMER)
 BUILT_IN_FORMATS = conf_resource("formats")  # the checkout's conf/formats, or the installed copy
 
@@ -58,10 +63,20 @@ class SourceFormat:
     rules: tuple[tuple[str, str], ...]
     return_rate: str
     delimiter: str = ","
+    order_date: str | None = None  # [canonical] order_date, mapped only for the sets that need it
 
     @property
     def rule_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.rules)
+
+    def with_dates(self, why: str) -> "SourceFormat":
+        """The format with `order_date` among its canonical columns (its lines then need one: a
+        line without is quarantined); a format without it is refused, saying `why` it is needed."""
+        if self.order_date is None:
+            raise InputError(
+                f"format {self.name!r} maps no order date ([canonical] order_date in its format file), and {why}"
+            )
+        return dataclasses.replace(self, canonical={**self.canonical, "order_date": self.order_date})
 
 
 def _require(table: dict, key: str, where: str):
@@ -74,7 +89,7 @@ def _require(table: dict, key: str, where: str):
 FORMAT_KEYS = {
     "parsing": ("date_format", "timestamp_format", "required", "delimiter"),
     "features": ("return_rate",),
-    "canonical": tuple(CANONICAL_TYPES),
+    "canonical": tuple(ALL_CANONICAL_TYPES),
 }
 FORMAT_TABLES = ("description", "columns", "parsing", "canonical", "rules", "features")
 
@@ -129,6 +144,7 @@ def parse_format(data: dict, where: str, name: str) -> SourceFormat:
         rules=rules,
         return_rate=return_rate,
         delimiter=delimiter,
+        order_date=canonical.get("order_date"),
     )
 
 
@@ -193,7 +209,8 @@ def canonical_problems(source_format: SourceFormat) -> list[tuple[Column, str, C
     if given:
         present = functools.reduce(lambda a, b: a | b, given)
         problems.append((F.col("customer_id").isNull() & present, "unmapped_customer_id", unmapped("customer_id")))
-    problems += [(F.col(column).isNull(), f"unmapped_{column}", unmapped(column)) for column in NEEDED_CANONICAL]
+    needed = [*NEEDED_CANONICAL, *(column for column in DATED_TYPES if column in source_format.canonical)]
+    problems += [(F.col(column).isNull(), f"unmapped_{column}", unmapped(column)) for column in needed]
     returned = F.col("returned_item_quantity")
     problems.append(
         (
@@ -226,7 +243,7 @@ def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
     canonical = [
         (F.expr(expression) if kind is None else try_cast(F.expr(expression), kind)).alias(column)
         for column, expression in source_format.canonical.items()
-        for kind in [CANONICAL_TYPES[column]]
+        for kind in [ALL_CANONICAL_TYPES[column]]
     ]
     format_rule = first_of([(F.expr(condition), F.lit(name)) for name, condition in source_format.rules])
     export = [F.col(name).alias(f"_export_{name}") for name in source_format.schema.fieldNames()]
@@ -241,7 +258,7 @@ def to_canonical(typed: DataFrame, source_format: SourceFormat) -> DataFrame:
     reason = first_of([(condition, text) for condition, _, text in problems])
     quarantine_rule = F.coalesce(F.col("quarantine_rule"), rule)
     return mapped.select(
-        *CANONICAL_TYPES,
+        *source_format.canonical,
         F.when(quarantine_rule.isNull(), F.col("format_rule")).alias("format_rule"),
         F.when(quarantine_rule.isNotNull(), F.col("source_file")).alias("source_file"),
         quarantine_rule.alias("quarantine_rule"),

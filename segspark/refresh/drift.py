@@ -14,7 +14,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from segspark.refresh.identity import PreviousRun
-from segspark.schemas import FEATURE_COLUMNS
 
 #: The population stability index above which a feature is said to have shifted (the usual reading:
 #: under 0.1 no real change, 0.1 to 0.25 some, above 0.25 a major shift).
@@ -31,16 +30,16 @@ def drift(
     then both runs' customers counted into those bins. (PSI over deciles does not change with a
     monotone transform, so the raw features give the same index as their logs.)
     """
+    features = list(current_medians)  # the run's features, in the order it profiled them
     levels = [b / DRIFT_BINS for b in range(1, DRIFT_BINS)]
     deciles = previous_customers.agg(
-        *[F.percentile_approx(name, levels, 10_000).alias(name) for name in FEATURE_COLUMNS]
+        *[F.percentile_approx(name, levels, 10_000).alias(name) for name in features]
     ).first()
-    edges = {name: sorted({float(v) for v in deciles[name]}) for name in FEATURE_COLUMNS}
+    edges = {name: sorted({float(v) for v in deciles[name]}) for name in features}
 
     def binned(frame: DataFrame, run: str) -> DataFrame:
         bins = [
-            F.struct(F.lit(name).alias("feature"), _bin(F.col(name), edges[name]).alias("bin"))
-            for name in FEATURE_COLUMNS
+            F.struct(F.lit(name).alias("feature"), _bin(F.col(name), edges[name]).alias("bin")) for name in features
         ]
         return frame.select(F.lit(run).alias("run"), F.explode(F.array(*bins)).alias("b")).select("run", "b.*")
 
@@ -53,7 +52,7 @@ def drift(
         .collect()
     }
     result = {}
-    for name in FEATURE_COLUMNS:
+    for name in features:
         bins = range(len(edges[name]) + 1)
         index = psi(
             [counts.get(("previous", name, b), 0) for b in bins], [counts.get(("current", name, b), 0) for b in bins]

@@ -12,15 +12,19 @@ feature means raises FEATURES_VERSION, and one that changes this file's layout M
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import segspark
 from segspark.clustering.segments import DISTANCE_QUANTILES
+from segspark.clustering.space import SEED, FeatureSpace
+from segspark.clustering.space import of as space_of
 from segspark.errors import UsageError
+from segspark.orders import feature_sets
+from segspark.orders.feature_sets import FeatureSet
 from segspark.orders.features import FEATURES_VERSION, RETURN_RATE_DEFINITIONS
 from segspark.orders.formats import SourceFormat
 from segspark.report.profiles import Profiles
-from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 
 MODEL_FORMAT_VERSION = 2
 
@@ -42,16 +46,28 @@ def model_metadata(
     numbering: dict[int, int],
     segment_profiles: Profiles,
     source_format: SourceFormat,
+    space: FeatureSpace = SEED,
+    feature_set: FeatureSet | None = None,
+    rfm_breakpoints: dict[str, dict] | None = None,
 ) -> dict[str, Any]:
-    """segspark-model.json: segments, centres, distances, and the definitions the model was trained under."""
+    """segspark-model.json: segments, centres, distances, and the definitions the model was trained
+    under; for a declared set, the set itself (scoring computes its features from it) and, for RFM,
+    the breakpoints its scores were cut at (scoring scores new customers on the same)."""
+    declared = {}
+    if feature_set is not None and not feature_set.built_in:
+        declared["feature_set_declaration"] = feature_set.declaration()
+    if rfm_breakpoints:
+        declared["rfm_breakpoints"] = rfm_breakpoints
     return {
         "format_version": MODEL_FORMAT_VERSION,
         "segspark_version": segspark.__version__,
         "features_version": FEATURES_VERSION,
         "source_format": format_definition(source_format),
         "k": model["k"],
-        "feature_columns": list(FEATURE_COLUMNS),
-        "log_feature_columns": list(LOG_FEATURE_COLUMNS),
+        "feature_columns": list(space.features),
+        "log_feature_columns": list(space.model_columns),
+        "feature_set": feature_set_definition(feature_set),
+        "space": space.as_dict(),
         "segment_of_cluster": {str(c): s for c, s in sorted(numbering.items())},
         "centres": model["centres"],
         "distance_quantiles": {
@@ -59,12 +75,49 @@ def model_metadata(
             "by_segment": {str(s): q for s, q in sorted(segment_profiles.distance_quantiles.items())},
         },
         "trained_on_run": run_id,
+        **declared,
     }
 
 
-def incompatibility(metadata: dict[str, Any], source_format: SourceFormat) -> str | None:
+def trained_feature_set(metadata: dict[str, Any], where: str) -> FeatureSet:
+    """The feature set a model was trained on: the reference's (`seed`) where its metadata declares
+    none (every model before feature sets), else the set it carries."""
+    declared = metadata.get("feature_set_declaration")
+    if declared is None:
+        return feature_sets.built_in("seed")
+    name = (metadata.get("feature_set") or {}).get("name", "declared")
+    return feature_sets.parse_feature_set(declared, f"{where} (its feature set)", name)
+
+
+def trained_space(metadata: dict[str, Any], feature_set: FeatureSet) -> FeatureSpace:
+    """The space a model's KMeans worked in, with the z-score it was fitted with (the PipelineModel
+    applies the same; the distances are measured on these columns)."""
+    space = space_of(feature_set)
+    scaling = (metadata.get("space") or {}).get("scaling")
+    if not scaling:
+        return space
+    return replace(space, mean=tuple(scaling["mean"]), deviation=tuple(scaling["deviation"]))
+
+
+def feature_set_definition(feature_set: FeatureSet | None) -> dict[str, Any]:
+    """What decides a set's features: its name and, for a declared set, every definition."""
+    if feature_set is None or feature_set.built_in:
+        return {"name": "seed"}
+    return {"name": feature_set.name, "returns": feature_set.returns_used, "definitions": feature_set.definitions()}
+
+
+def incompatibility(
+    metadata: dict[str, Any], source_format: SourceFormat, feature_set: FeatureSet | None = None
+) -> str | None:
     """Why a model (or a run) trained under `metadata` cannot be set beside features of
-    `source_format` computed by this segspark, or None when it can."""
+    `source_format` (and `feature_set`, default the reference's) computed by this segspark, or None
+    when it can."""
+    trained_set = metadata.get("feature_set") or {"name": "seed"}  # before feature sets: the reference's
+    here_set = feature_set_definition(feature_set)
+    if "source_format" in metadata and trained_set != here_set:
+        if trained_set.get("name") != here_set["name"]:
+            return f"it was trained on feature set {trained_set.get('name')!r}, this run uses {here_set['name']!r}"
+        return f"its feature set {here_set['name']!r} was defined otherwise then (a feature's SQL, transform or floor)"
     if "source_format" not in metadata:
         return "it does not record its source format, feature definitions or segspark version (segspark before 0.2)"
     if not isinstance(metadata.get("format_version"), int) or metadata["format_version"] > MODEL_FORMAT_VERSION:
@@ -87,9 +140,11 @@ def incompatibility(metadata: dict[str, Any], source_format: SourceFormat) -> st
     return None
 
 
-def check_compatible(metadata: dict[str, Any], source_format: SourceFormat, where: str) -> None:
+def check_compatible(
+    metadata: dict[str, Any], source_format: SourceFormat, where: str, feature_set: FeatureSet | None = None
+) -> None:
     """Refuse to score with a model trained under other definitions, saying which and how to fix it."""
-    reason = incompatibility(metadata, source_format)
+    reason = incompatibility(metadata, source_format, feature_set)
     if reason is not None:
         trained_format = metadata.get("source_format", {}).get("name")
         fix = (

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
+from segspark.clustering.space import SEED, FeatureSpace
 
 FEATURE_TITLES = {
     "products_ordered": "Products ordered (distinct product types)",
@@ -25,6 +25,17 @@ FEATURE_TITLES = {
     "log_total_spending": "log1p(total spending)",
 }
 PALETTE = qualitative.Plotly + qualitative.D3
+
+
+def titles(space: FeatureSpace) -> dict[str, str]:
+    """Axis and panel titles of the features and their transformed columns."""
+    if space == SEED:
+        return FEATURE_TITLES
+    named = dict(zip(space.features, (label[:1].upper() + label[1:] for label in space.labels)))
+    for feature, column, label in zip(space.features, space.model_columns, space.labels):
+        if column != feature:
+            named[column] = f"log1p({label})"
+    return named
 
 
 def colour(segment: int) -> str:
@@ -53,71 +64,88 @@ def segment_sizes(sizes: dict[int, int], names: dict[int, str]) -> go.Figure:
     return figure
 
 
-def customers_3d(sample: pd.DataFrame, centres: dict[int, Sequence[float]], names: dict[int, str]) -> go.Figure:
-    """b. The sampled customers in log-feature space, coloured by segment, with the centres.
-
-    `sample` carries a pseudonymised `customer` column (see segspark.pseudonyms), shown on hover.
+def customers_3d(
+    sample: pd.DataFrame, centres: dict[int, Sequence[float]], names: dict[int, str], space: FeatureSpace = SEED
+) -> go.Figure:
+    """b. The sampled customers in the transformed features' space (the reference's: log features),
+    coloured by segment, with the centres; with more than three features, the first three (said in
+    the title), with two, a plane. `sample` carries a pseudonymised `customer` column (see segspark.pseudonyms), shown on hover.
     """
     figure = go.Figure()
-    hover = (
-        "customer %{customdata[3]}<br>products %{customdata[0]:,.0f}<br>return rate %{customdata[1]:.3f}<br>"
-        "spending %{customdata[2]:,.2f}<extra>%{fullData.name}</extra>"
-    )
+    axes, features, named = space.model_columns[:3], space.features, titles(space)
+    if space == SEED:
+        hover = (
+            "customer %{customdata[3]}<br>products %{customdata[0]:,.0f}<br>return rate %{customdata[1]:.3f}<br>"
+            "spending %{customdata[2]:,.2f}<extra>%{fullData.name}</extra>"
+        )
+    else:
+        values = "<br>".join(f"{space.labels[i]} %{{customdata[{i}]:,.3g}}" for i in range(len(features)))
+        hover = f"customer %{{customdata[{len(features)}]}}<br>{values}<extra>%{{fullData.name}}</extra>"
+    flat = len(axes) < 3
+
+    def scatter(values: Sequence[Sequence[float]], **kwargs) -> go.Scatter3d | go.Scatter:
+        if flat:
+            return go.Scatter(x=values[0], y=values[1], **kwargs)
+        return go.Scatter3d(x=values[0], y=values[1], z=values[2], **kwargs)
+
     for segment, points in sample.groupby("segment", sort=True):
         figure.add_trace(
-            go.Scatter3d(
-                x=points[LOG_FEATURE_COLUMNS[0]],
-                y=points[LOG_FEATURE_COLUMNS[1]],
-                z=points[LOG_FEATURE_COLUMNS[2]],
+            scatter(
+                [points[axis] for axis in axes],
                 mode="markers",
-                marker={"size": 2, "color": colour(int(segment)), "opacity": 0.6},
+                marker={"size": 4 if flat else 2, "color": colour(int(segment)), "opacity": 0.6},
                 name=label(int(segment), names),
-                customdata=points[[*FEATURE_COLUMNS, "customer"]].to_numpy(),
+                customdata=points[[*features, "customer"]].to_numpy(),
                 hovertemplate=hover,
             )
         )
     figure.add_trace(
-        go.Scatter3d(
-            x=[centres[s][0] for s in sorted(centres)],
-            y=[centres[s][1] for s in sorted(centres)],
-            z=[centres[s][2] for s in sorted(centres)],
+        scatter(
+            [[centres[s][axis] for s in sorted(centres)] for axis in range(len(axes))],
             mode="markers+text",
-            marker={"size": 8, "symbol": "diamond", "color": "black"},
+            marker={"size": 12 if flat else 8, "symbol": "diamond", "color": "black"},
             text=[str(s) for s in sorted(centres)],
             name="centres",
             hovertemplate="centre of segment %{text}<extra></extra>",
         )
     )
+    where = "log-feature space" if space == SEED else "the features' transformed space"
+    if len(features) > 3:
+        where += f": the first three of {len(features)} features ({', '.join(space.labels[:3])})"
+    title = f"Customers in {where} ({len(sample):,} sampled) and the segment centres"
+    if flat:
+        figure.update_layout(title=title, xaxis_title=named[axes[0]], yaxis_title=named[axes[1]], height=650)
+        return figure
     figure.update_layout(
-        title=f"Customers in log-feature space ({len(sample):,} sampled) and the segment centres",
-        scene={
-            "xaxis_title": FEATURE_TITLES[LOG_FEATURE_COLUMNS[0]],
-            "yaxis_title": FEATURE_TITLES[LOG_FEATURE_COLUMNS[1]],
-            "zaxis_title": FEATURE_TITLES[LOG_FEATURE_COLUMNS[2]],
-        },
+        title=title,
+        scene={"xaxis_title": named[axes[0]], "yaxis_title": named[axes[1]], "zaxis_title": named[axes[2]]},
         height=650,
     )
     return figure
 
 
-def distributions(histograms: pd.DataFrame) -> go.Figure:
-    """c. Each feature's distribution before (top) and after (bottom) log1p, binned in Spark."""
-    columns = [*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS]
-    figure = make_subplots(rows=2, cols=3, subplot_titles=[FEATURE_TITLES[c] for c in columns])
+def distributions(histograms: pd.DataFrame, space: FeatureSpace = SEED) -> go.Figure:
+    """c. Each feature's distribution before (top) and after (bottom) log1p, binned in Spark (a
+    feature without the transform has no bottom panel)."""
+    n, named = len(space.features), titles(space)
+    columns = [*space.features, *(c if c != f else None for f, c in zip(space.features, space.model_columns))]
+    figure = make_subplots(rows=2, cols=n, subplot_titles=[named[c] if c else "" for c in columns])
     for position, feature in enumerate(columns):
+        if feature is None:
+            continue
         bins = histograms[histograms["feature"] == feature]
         figure.add_trace(
             go.Bar(
                 x=(bins["bin_start"] + bins["bin_end"]) / 2,
                 y=bins["customers"],
                 width=bins["bin_end"] - bins["bin_start"],
-                marker_color="#4C78A8" if position < 3 else "#F58518",
+                marker_color="#4C78A8" if position < n else "#F58518",
                 name=feature,
                 showlegend=False,
                 hovertemplate="%{x:.3g}<br>%{y:,} customers<extra></extra>",
             ),
-            row=position // 3 + 1,
-            col=position % 3 + 1,
+            row=position // n + 1,
+            col=position % n + 1,
         )
     figure.update_layout(
         title="Feature distributions before and after log1p (raw features up to their 99th percentile, the rest "
@@ -174,11 +202,12 @@ def elbow(elbow_points: pd.DataFrame, chosen_k: int) -> go.Figure:
     return figure
 
 
-def profiles(quantiles: pd.DataFrame, names: dict[int, str]) -> go.Figure:
+def profiles(quantiles: pd.DataFrame, names: dict[int, str], space: FeatureSpace = SEED) -> go.Figure:
     """e. Each segment's median of every feature in original units, bars from p25 to p75."""
-    figure = make_subplots(rows=1, cols=3, subplot_titles=[FEATURE_TITLES[f] for f in FEATURE_COLUMNS])
+    named = titles(space)
+    figure = make_subplots(rows=1, cols=len(space.features), subplot_titles=[named[f] for f in space.features])
     segments = sorted(s for s in quantiles["segment"].unique() if s >= 0)
-    for position, feature in enumerate(FEATURE_COLUMNS):
+    for position, feature in enumerate(space.features):
         values = quantiles[quantiles["feature"] == feature].pivot(index="segment", columns="quantile", values="value")
         overall = values.loc[-1]
         medians = [values.loc[s, 0.5] for s in segments]

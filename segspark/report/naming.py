@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
 
 import pandas as pd
 
+from segspark.clustering import rfm
 from segspark.report.profiles import ALL_SEGMENTS
 
 LEVEL_WORDS = {
@@ -65,6 +67,62 @@ def action_for(levels: dict[str, int], median_spending: float) -> str:
     if levels["total_spending"] == 2:
         return ACTIONS["retain"]
     return ACTIONS["upsell"]
+
+
+#: What to do with each named RFM segment (the usual recommendations of the R x F grid).
+RFM_ACTIONS = {
+    "Champions": "Reward: early access, referrals, no discounts needed",
+    "Loyal Customers": "Upsell higher-value products; ask for reviews",
+    "Potential Loyalists": "Offer membership or a loyalty programme; recommend related products",
+    "New Customers": "Onboard: a welcome series and early support",
+    "Promising": "Build the relationship: brand content, a second-order offer",
+    "Need Attention": "Limited-time offers based on their past purchases",
+    "About To Sleep": "Reconnect: popular products and a small discount",
+    "At Risk": "Win back: personal emails and a renewal offer",
+    "Can't Lose Them": "Win back before a competitor does: a call or a strong offer",
+    "Hibernating": "Re-engage at low cost or let go; exclude from expensive campaigns",
+}
+
+
+def rfm_segment_names(
+    centres: dict[int, dict[str, float]], breakpoints: dict[str, dict], rules: Sequence
+) -> list[SegmentName]:
+    """KMeans segments named in RFM's vocabulary: each centre (in the features' own units) scored
+    on the customers' RFM breakpoints, then the first rule of the set's table (`rules`) that holds."""
+    names = []
+    for segment, centre in sorted(centres.items()):
+        scores = {
+            role: rfm.score_of(centre[spec["feature"]], spec["breakpoints"], reverse=role == "recency")
+            for role, spec in breakpoints.items()
+        }
+        name = rfm.name_of(rules, scores["recency"], scores["frequency"], scores["monetary"]) or "Unnamed"
+        action = RFM_ACTIONS.get(name, "")
+        names.append(SegmentName(segment, name, action, {f"{role[0]}_score": s for role, s in scores.items()}))
+    return _distinct(names)
+
+
+def labelled_segment_names(
+    quantiles: pd.DataFrame, features: Sequence[str], labels: Sequence[str]
+) -> list[SegmentName]:
+    """Segments of a feature set without a vocabulary of its own, named by their level (low, mid,
+    high against the overall quartiles) on each feature's label."""
+    segments = sorted(s for s in quantiles["segment"].unique() if s != ALL_SEGMENTS)
+    overall = {f: [_quantile(quantiles, ALL_SEGMENTS, f, q) for q in (0.25, 0.5, 0.75)] for f in features}
+    names = []
+    for segment in segments:
+        levels = {f: feature_level(_quantile(quantiles, segment, f, 0.5), *overall[f]) for f in features}
+        words = [f"{('low', 'mid', 'high')[levels[f]]} {label}" for f, label in zip(features, labels)]
+        names.append(SegmentName(int(segment), " · ".join(words), "", levels))
+    return _distinct(names)
+
+
+def _distinct(names: list[SegmentName]) -> list[SegmentName]:
+    """Two segments with one name keep their ids in it."""
+    seen = Counter(named.name for named in names)
+    return [
+        SegmentName(n.segment, f"{n.name} ({n.segment})" if seen[n.name] > 1 else n.name, n.action, n.levels)
+        for n in names
+    ]
 
 
 def segment_names(quantiles: pd.DataFrame) -> list[SegmentName]:

@@ -13,8 +13,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from segspark.clustering.segments import DISTANCE, DISTANCE_QUANTILES, SEGMENT
+from segspark.clustering.space import SEED, FeatureSpace
 from segspark.expressions import among_lowest, hash_rank
-from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 
 PROFILE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 ALL_SEGMENTS = -1  # the segment value of the overall rows in `feature_quantiles`
@@ -67,19 +67,25 @@ class Profiles:
         )
 
 
-def profile(measured: DataFrame, group: str) -> Profiles:
-    """Sizes, mean spending, distance and feature quantiles per `group` and over all customers
-    (a rollup: one Spark aggregation), and the ranges the histograms bin over.
+def _columns(space: FeatureSpace) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The features in their own units, and their transformed columns that differ from them (log1p)."""
+    return space.features, tuple(c for c in space.model_columns if c not in space.features)
+
+
+def profile(measured: DataFrame, group: str, space: FeatureSpace = SEED) -> Profiles:
+    """Sizes, mean spending (the order feature's mean), distance and feature quantiles per `group`
+    and over all customers (a rollup: one Spark aggregation), and the ranges the histograms bin over.
 
     `measured` carries `group`, the features, their logs and `distance_to_centre`.
     """
+    raw, logs = _columns(space)
     aggregates = [
         F.count(F.lit(1)).alias("customers"),
-        F.avg("total_spending").alias("mean_spending"),
+        F.avg(space.order_feature).alias("mean_spending"),
         F.percentile_approx(DISTANCE, list(DISTANCE_QUANTILES), QUANTILE_ACCURACY).alias(DISTANCE),
-        *[F.percentile_approx(name, list(_RAW_LEVELS), QUANTILE_ACCURACY).alias(name) for name in FEATURE_COLUMNS],
-        *[F.min(name).alias(f"min_{name}") for name in (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)],
-        *[F.max(name).alias(f"max_{name}") for name in LOG_FEATURE_COLUMNS],
+        *[F.percentile_approx(name, list(_RAW_LEVELS), QUANTILE_ACCURACY).alias(name) for name in raw],
+        *[F.min(name).alias(f"min_{name}") for name in (*raw, *logs)],
+        *[F.max(name).alias(f"max_{name}") for name in logs],
     ]
     rows = measured.rollup(group).agg(*aggregates, F.grouping(group).alias("_overall")).collect()
     groups = [row for row in rows if not row["_overall"]]
@@ -88,16 +94,14 @@ def profile(measured: DataFrame, group: str) -> Profiles:
         [
             (ALL_SEGMENTS if row["_overall"] else row[group], name, level, float(value))
             for row in rows
-            for name in FEATURE_COLUMNS
+            for name in raw
             for level, value in zip(_RAW_LEVELS, row[name])
             if level in PROFILE_QUANTILES
         ],
         columns=["segment", "feature", "quantile", "value"],
     ).sort_values(["segment", "feature", "quantile"], ignore_index=True)
-    ranges = {name: (float(overall[f"min_{name}"]), float(overall[name][-1])) for name in FEATURE_COLUMNS}
-    ranges.update(
-        {name: (float(overall[f"min_{name}"]), float(overall[f"max_{name}"])) for name in LOG_FEATURE_COLUMNS}
-    )
+    ranges = {name: (float(overall[f"min_{name}"]), float(overall[name][-1])) for name in raw}
+    ranges.update({name: (float(overall[f"min_{name}"]), float(overall[f"max_{name}"])) for name in logs})
     return Profiles(
         sizes={row[group]: row["customers"] for row in groups},
         mean_spending={row[group]: row["mean_spending"] for row in groups},
@@ -107,14 +111,16 @@ def profile(measured: DataFrame, group: str) -> Profiles:
     )
 
 
-def histograms(segmented: DataFrame, ranges: dict[str, tuple[float, float]], bins: int = 40) -> pd.DataFrame:
+def histograms(
+    segmented: DataFrame, ranges: dict[str, tuple[float, float]], bins: int = 40, space: FeatureSpace = SEED
+) -> pd.DataFrame:
     """feature, bin_start, bin_end, customers: each raw and log feature binned in Spark, in one pass.
 
     `ranges` come from `profile`: log features span their full range; raw features span
     min .. 99th percentile, the customers above it counted in the last bin (the raw spending tail
     would otherwise flatten the chart).
     """
-    names = (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)
+    names = tuple(name for columns in _columns(space) for name in columns)
     edges, bin_of_feature = {}, []
     for position, name in enumerate(names):
         low, high = ranges[name]
@@ -139,7 +145,9 @@ def histograms(segmented: DataFrame, ranges: dict[str, tuple[float, float]], bin
     return pd.concat(frames, ignore_index=True)
 
 
-def scatter_sample(segmented: DataFrame, sizes: dict[int, int], per_segment: int, seed: int) -> pd.DataFrame:
+def scatter_sample(
+    segmented: DataFrame, sizes: dict[int, int], per_segment: int, seed: int, space: FeatureSpace = SEED
+) -> pd.DataFrame:
     """At most `per_segment` customers of each segment: the lowest hashes of (customer_id, seed).
 
     A deterministic, uniform sample within each segment; a prefilter keeps the ranking small.
@@ -151,10 +159,9 @@ def scatter_sample(segmented: DataFrame, sizes: dict[int, int], per_segment: int
     for segment, fraction in fractions.items():  # a `fraction` slice of each segment before ranking
         keep = keep | ((F.col(SEGMENT) == segment) & among_lowest(rank, fraction))
     ranked = segmented.where(keep).withColumn("_rank", F.row_number().over(Window.partitionBy(SEGMENT).orderBy(rank)))
-    sample = ranked.where(F.col("_rank") <= per_segment).select(
-        SEGMENT, "customer_id", *FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS
-    )
-    return sample.toPandas().sort_values([SEGMENT, *LOG_FEATURE_COLUMNS], ignore_index=True)
+    features, logs = _columns(space)
+    sample = ranked.where(F.col("_rank") <= per_segment).select(SEGMENT, "customer_id", *features, *logs)
+    return sample.toPandas().sort_values([SEGMENT, *space.model_columns], ignore_index=True)
 
 
 def top_product_types(usable_lines: DataFrame, segmented: DataFrame, per_segment: int = 3) -> pd.DataFrame:

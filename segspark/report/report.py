@@ -16,6 +16,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from pyspark.sql import DataFrame
 
+from segspark.clustering.space import SEED, FeatureSpace
 from segspark.clustering.stability import UNSTABLE_BELOW
 from segspark.parallel import concurrently
 from segspark.report import charts, profiles
@@ -74,6 +75,10 @@ def run_panel(summary: dict) -> str:
         ("customer pseudonyms", f"HMAC-SHA256 of customer_id, key: {run['pseudonym_key']}"),
         ("return rate", summary["definitions"]["return_rate_definition"]),
     ]
+    described = summary.get("features", {})
+    if described.get("set", "seed") != "seed":
+        as_of = f", as of {described['analysis_date']}" if described.get("analysis_date") else ""
+        pairs.insert(3, ("features", f"{described['set']}: {', '.join(described['columns'])}{as_of}"))
     return f"<div><h3>Run</h3><table>{_rows(pairs)}</table></div>"
 
 
@@ -84,9 +89,12 @@ def segments_table(
     top_products: pd.DataFrame,
     colours: dict[int, str],
     segment_stability: Sequence[dict] = (),
+    space: FeatureSpace = SEED,
 ) -> str:
     """One row per segment: its name, size, medians in original units, action, top product types, stability."""
     medians = quantiles[quantiles["quantile"] == 0.5].pivot(index="segment", columns="feature", values="value")
+    if space != SEED:
+        return _segments_table(names, sizes, medians, top_products, colours, segment_stability, space)
     stability = {entry["segment"]: entry for entry in segment_stability}
     rows = []
     for named in names:
@@ -107,6 +115,49 @@ def segments_table(
         "<th>stability</th></tr>"
     )
     return f"<table>{header}{''.join(rows)}</table>"
+
+
+def _segments_table(names, sizes, medians, top_products, colours, segment_stability, space: FeatureSpace) -> str:
+    """`segments_table` for any feature set: a median column per feature, by its label."""
+    stability = {entry["segment"]: entry for entry in segment_stability}
+    rows = []
+    for named in names:
+        s = named.segment
+        products = top_products[top_products["segment"] == s]
+        top = ", ".join(f"{_e(row.product_type)} ({row.customers:,})" for row in products.itertuples())
+        cells = "".join(f"<td class='n'>{medians.loc[s, f]:,.3g}</td>" for f in space.features)
+        rows.append(
+            f"<tr><td><span class='swatch' style='background:{_e(colours[s])}'></span>{s}</td>"
+            f"<td>{_e(named.name)}</td><td class='n'>{sizes.get(s, 0):,}</td>{cells}"
+            f"<td>{_e(named.action)}</td><td>{top}</td><td>{_stability_cell(stability.get(s))}</td></tr>"
+        )
+    header = (
+        "<tr><th>segment</th><th>name</th><th>customers</th>"
+        + "".join(f"<th>median {_e(label)}</th>" for label in space.labels)
+        + "<th>suggested action</th><th>most bought product types (customers)</th><th>stability</th></tr>"
+    )
+    return f"<table>{header}{''.join(rows)}</table>"
+
+
+def rfm_table(summary: dict) -> str:
+    """The named RFM segments: customers per name, and the breakpoints the scores came from."""
+    rfm = summary.get("features", {}).get("rfm")
+    if not rfm:
+        return ""
+    total = sum(rfm["segments"].values()) or 1
+    rows = "".join(
+        f"<tr><td>{_e(name)}</td><td class='n'>{n:,}</td><td class='n'>{n / total:.1%}</td></tr>"
+        for name, n in rfm["segments"].items()
+    )
+    cuts = "; ".join(
+        f"{_e(role)} ({_e(spec['feature'])}): {', '.join(f'{b:,.4g}' for b in spec['breakpoints'])}"
+        for role, spec in rfm["breakpoints"].items()
+    )
+    return (
+        "<h2>RFM segments</h2><p>Every customer scored 1-5 on recency (reversed), frequency and monetary by "
+        f"quintile, then named by the first rule of the set's table. Breakpoints: {cuts}.</p>"
+        f"<table><tr><th>RFM segment</th><th>customers</th><th>share</th></tr>{rows}</table>"
+    )
 
 
 def _stability_cell(entry: dict | None) -> str:
@@ -188,7 +239,7 @@ def render(summary: dict, figures: Sequence[go.Figure], segments_html: str, refr
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
         f"<h1>Customer segments</h1><p class='sub'>{summary['counts']['customers']:,} customers in "
         f"{model['k']} segments · run {_e(summary['run_id'])}</p>{warning}"
-        f"<h2>Segments</h2>{segments_html}{refresh_html}"
+        f"<h2>Segments</h2>{segments_html}{rfm_table(summary)}{refresh_html}"
         f"<div class='panels'>{quality_panel(summary)}{run_panel(summary)}</div>"
         f"<h2>Charts</h2>{charts}</body></html>"
     )
@@ -203,6 +254,7 @@ def build(
     report_settings: dict,
     seed: int,
     key: PseudonymKey,
+    space: FeatureSpace = SEED,
 ) -> tuple[str, dict[str, go.Figure]]:
     """The page and its figures by chart id, from the run's profiles and three bounded reductions of
     the segmented customers (histograms, the scatter sample, the top product types).
@@ -213,8 +265,8 @@ def build(
     sizes = {int(s): n for s, n in model["sizes"].items()}
     labels = {n.segment: n.name for n in names}
     sample, bins, top = concurrently(
-        lambda: profiles.scatter_sample(segmented, sizes, report_settings["scatter_per_segment"], seed),
-        lambda: profiles.histograms(segmented, segment_profiles.ranges, report_settings["histogram_bins"]),
+        lambda: profiles.scatter_sample(segmented, sizes, report_settings["scatter_per_segment"], seed, space),
+        lambda: profiles.histograms(segmented, segment_profiles.ranges, report_settings["histogram_bins"], space),
         lambda: profiles.top_product_types(usable_lines, segmented, report_settings["top_product_types"]),
     )
     sample = sample.assign(customer=pseudonyms(key, sample["customer_id"])).drop(columns="customer_id")
@@ -222,13 +274,13 @@ def build(
     centres = log_centres(model)
     figures = [
         charts.segment_sizes(sizes, labels),
-        charts.customers_3d(sample, centres, labels),
-        charts.distributions(bins),
+        charts.customers_3d(sample, centres, labels, space),
+        charts.distributions(bins, space),
         charts.elbow(pd.DataFrame(summary["elbow"]), model["k"]),
-        charts.profiles(quantiles, labels),
+        charts.profiles(quantiles, labels, space),
     ]
     table = segments_table(
-        names, sizes, quantiles, top, {s: charts.colour(s) for s in sizes}, model.get("segment_stability", ())
+        names, sizes, quantiles, top, {s: charts.colour(s) for s in sizes}, model.get("segment_stability", ()), space
     )
     by_id = dict(zip(CHART_IDS, figures))
     migration_chart = ""

@@ -9,13 +9,13 @@ import pyspark
 
 import segspark
 from segspark.clustering.choose_k import KChoice
-from segspark.clustering.model import KMeansSettings, TrainingSet, expm1_centre
+from segspark.clustering.model import KMeansSettings, TrainingSet
+from segspark.clustering.space import SEED, FeatureSpace
 from segspark.orders.accounting import LineCounts
 from segspark.orders.features import RETURN_RATE_DEFINITIONS
 from segspark.orders.formats import SourceFormat
 from segspark.report.naming import SegmentName
 from segspark.report.profiles import Profiles
-from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 
 SUMMARY_FORMAT_VERSION = 1
 
@@ -103,12 +103,15 @@ def model_summary(
     names: Sequence[SegmentName],
     segment_stability: Sequence[dict] = (),
     highest_issued: int | None = None,
+    space: FeatureSpace = SEED,
 ) -> dict[str, Any]:
     """summary.json's `model`: the k and why, how it was trained, and each segment's size, centre and name.
 
     `segment_centres` maps segment id -> centre: ids run 0..k-1 by spending, except after a refresh
     (segments keep the ids they had). `highest_issued` (default: this run's highest id) is the
     highest id this run or any before it issued, so that a later refresh never reissues one.
+    A centre is given in the transformed features' space (`log`: log1p where the feature has it,
+    the z-score undone) and in the features' own units (`original`).
     """
     return {
         **choice.as_dict(),
@@ -124,8 +127,8 @@ def model_summary(
         "centres": [
             {
                 "segment": s,
-                "log": dict(zip(LOG_FEATURE_COLUMNS, centre)),
-                "original": dict(zip(FEATURE_COLUMNS, expm1_centre(centre))),
+                "log": dict(zip(space.model_columns, space.to_model(centre))),
+                "original": dict(zip(space.features, space.to_original(centre))),
             }
             for s, centre in sorted(segment_centres.items())
         ],
@@ -134,7 +137,7 @@ def model_summary(
                 "name": n.name,
                 "action": n.action,
                 "levels": n.levels,
-                "medians": {name: medians[name] for name in FEATURE_COLUMNS if name in medians},
+                "medians": {name: medians[name] for name in space.features if name in medians},
             }
             for n in names
             for medians in [segment_profiles.segment_medians().get(n.segment, {})]
@@ -145,8 +148,9 @@ def model_summary(
 
 
 def log_centres(model: Mapping[str, Any]) -> dict[int, list[float]]:
-    """segment id -> centre in log-feature space, read back from a summary's `model` (this run's or a previous run's)."""
-    return {int(c["segment"]): [float(c["log"][name]) for name in LOG_FEATURE_COLUMNS] for c in model["centres"]}
+    """segment id -> centre in the transformed features' space (log features for the reference's),
+    read back from a summary's `model` (this run's or a previous run's), in the features' order."""
+    return {int(c["segment"]): [float(value) for value in c["log"].values()] for c in model["centres"]}
 
 
 def count_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
@@ -172,13 +176,30 @@ def format_summary(summary: dict[str, Any], run_dir: str) -> str:
         chosen = summary["model"]
         rows.append(f"k = {chosen['k']} ({chosen['rule']}): {chosen['explanation']}")
         centres = {str(c["segment"]): c["original"] for c in chosen["centres"]}
+        named = summary.get("features", {}).get("set", "seed") != "seed"
         for segment, size in chosen["sizes"].items():
             centre = centres[segment]
+            name = f"  {chosen['segments'][segment]['name']}" if named and segment in chosen["segments"] else ""
             rows.append(
-                f"  segment {segment}: {size:>{width},} customers  "
+                f"  segment {segment}: {size:>{width},} customers{name}  "
                 + "  ".join(f"{name} {value:,.2f}" for name, value in centre.items())
             )
-    rows.append(f"return rate: {summary['definitions']['return_rate_definition']}")
+    rfm = summary.get("features", {}).get("rfm")
+    if rfm:
+        rows.append("RFM segments (scores 1-5 by quintile; named by R and F):")
+        rows += [f"  {name:<24}{n:>{width},} customers" for name, n in rfm["segments"].items()]
+    described = summary.get("features", {})
+    if described.get("set", "seed") == "seed":
+        rows.append(f"return rate: {summary['definitions']['return_rate_definition']}")
+    else:
+        as_of = f", as of {described['analysis_date']}" if described.get("analysis_date") else ""
+        clamped = ", ".join(
+            f"{n:,} customers' {name} raised to its floor" for name, n in described.get("clamped", {}).items() if n
+        )
+        rows.append(
+            f"features: {described['set']} ({', '.join(described['columns'])}){as_of}"
+            + (f"; {clamped}" if clamped else "")
+        )
     return "\n".join(
         [f"segspark run {summary['run_id']} ({summary['run']['seconds']} s)"] + rows + [f"published: {run_dir}"]
     )

@@ -188,15 +188,21 @@ def test_a_delta_table_named_by_its_path_is_read_and_pinned(lakehouse_session, t
     from_csv.release()
 
 
-def test_a_runs_table_from_before_table_versions_takes_the_column(spark, capsys):
-    spark.sql("CREATE DATABASE IF NOT EXISTS older_segments")
-    older = tables.RUNS_TABLE.fieldNames()[:-1]
-    spark.createDataFrame([], tables.RUNS_TABLE).select(*older).write.saveAsTable("older_segments.segspark_runs")
-    tables.prepare(spark, "older_segments", "file:/older-out", "score")
-    assert spark.table("older_segments.segspark_runs").columns == tables.RUNS_TABLE.fieldNames()
-    assert "segspark: older_segments.segspark_runs takes the column table_versions map<string,bigint>" in (
-        capsys.readouterr().out
-    )
+@pytest.mark.parametrize(
+    "missing, said",
+    [
+        (2, "takes the columns table_versions map<string,bigint>, feature_set string"),  # before table versions
+        (1, "takes the column feature_set string"),  # before feature sets
+    ],
+)
+def test_a_runs_table_from_before_takes_the_new_columns(spark, capsys, missing, said):
+    database = f"older_segments_{missing}"
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+    older = tables.RUNS_TABLE.fieldNames()[:-missing]
+    spark.createDataFrame([], tables.RUNS_TABLE).select(*older).write.saveAsTable(f"{database}.segspark_runs")
+    tables.prepare(spark, database, f"file:/{database}-out", "score")
+    assert spark.table(f"{database}.segspark_runs").columns == tables.RUNS_TABLE.fieldNames()
+    assert f"segspark: {database}.segspark_runs {said} (new in this segspark)" in capsys.readouterr().out
 
 
 def test_an_iceberg_catalog_without_views_is_refused_in_one_line(lakehouse_session, tmp_path):

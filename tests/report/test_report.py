@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from segspark.clustering.space import FeatureSpace
 from segspark.report import charts, naming, profiles, report
 from segspark.report.profiles import ALL_SEGMENTS
+from segspark.schemas import FEATURE_COLUMNS, LOG_FEATURE_COLUMNS
 
 SEGMENTED_SCHEMA = (
     "customer_id long, segment int, products_ordered long, average_return_rate double, total_spending double, "
@@ -174,12 +176,28 @@ def test_the_chart_builders_take_small_frames_and_draw_every_segment():
     figure = charts.elbow(elbow, chosen_k=2)
     assert figure.data[2].name == "chosen k = 2" and list(figure.data[2].y) == [4.0]
     bins = pd.DataFrame(
-        [(f, 0.0, 1.0, 5) for f in (*charts.FEATURE_COLUMNS, *charts.LOG_FEATURE_COLUMNS)],
+        [(f, 0.0, 1.0, 5) for f in (*FEATURE_COLUMNS, *LOG_FEATURE_COLUMNS)],
         columns=["feature", "bin_start", "bin_end", "customers"],
     )
     assert len(charts.distributions(bins).data) == 6
     quantiles = quantile_frame({0: {f: 1.0 for f in OVERALL}, 1: {f: 2.0 for f in OVERALL}}, OVERALL)
     assert len(charts.profiles(quantiles, labels).data) == 3
+
+
+def test_a_two_feature_set_is_drawn_on_a_plane_not_a_padded_third_axis():
+    space = FeatureSpace(
+        features=("recency_days", "net_spending"), transforms=("none", "log1p"),
+        labels=("days since the last purchase", "net spending"), order_feature="net_spending",
+    )  # fmt: skip
+    sample = pd.DataFrame(
+        {"segment": [0, 1], "customer": ["c-a", "c-b"], "recency_days": [3.0, 90.0], "net_spending": [50.0, 5.0],
+         "log_net_spending": [3.9, 1.8]}
+    )  # fmt: skip
+    figure = charts.customers_3d(sample, {0: [3.0, 3.9], 1: [90.0, 1.8]}, {0: "Active", 1: "Lapsed"}, space)
+    assert {trace.type for trace in figure.data} == {"scatter"}
+    assert list(figure.data[0].x) == [3.0] and list(figure.data[0].y) == [3.9]
+    assert list(figure.data[-1].x) == [3.0, 90.0] and list(figure.data[-1].y) == [3.9, 1.8]
+    assert figure.layout.xaxis.title.text and figure.layout.yaxis.title.text
 
 
 def test_text_from_the_input_is_escaped_in_the_page():
