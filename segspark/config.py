@@ -65,6 +65,7 @@ KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
     "report": ("scatter_per_segment", "histogram_bins", "top_product_types"),
     "quality": ("max_quarantined_share",),
     "refresh": ("min_shared_share", "min_jaccard", "max_centre_shift"),
+    "tracking": ("tracker", "experiment", "required"),
 }  # fmt: skip
 
 
@@ -143,6 +144,7 @@ class Settings:
     report: Mapping[str, Any]
     max_quarantined_share: float
     refresh: Mapping[str, Any]
+    tracking: Mapping[str, Any]
 
     @classmethod
     def load(cls, conf_file: str | Path | None = None) -> "Settings":
@@ -156,4 +158,5 @@ class Settings:
             report=dict(tables["report"]),
             max_quarantined_share=float(tables["quality"]["max_quarantined_share"]),
             refresh=dict(tables["refresh"]),
+            tracking=dict(tables["tracking"]),
         )

@@ -21,7 +21,7 @@ from segspark.clustering import model, rfm, segments
 from segspark.clustering import space as space_
 from segspark.clustering.space import FeatureSpace
 from segspark.config import Settings
-from segspark.edge import cli, outputs, paths, runs, session, tables, workflow
+from segspark.edge import cli, outputs, paths, runs, session, tables, tracking, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
 from segspark.orders.feature_sets import FeatureSet
@@ -31,7 +31,10 @@ from segspark.report import artifact, summary
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.ArgumentParser(prog="score_customers.py", description="Score new orders with a saved segspark model.")
-    parser.add_argument("--model", required=True, help="model, run or output folder of a segment run")
+    parser.add_argument(
+        "--model", required=True,
+        help="model, run or output folder of a segment run, or an MLflow model: models:/NAME/VERSION or runs:/ID/model",
+    )  # fmt: skip
     parser.add_argument("--input", help="order lines: a file, a folder or a glob (or --input-table)")
     parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
     parser.add_argument(
@@ -98,14 +101,21 @@ class Run:
 def start(options: Options) -> Run:
     """The session, every path qualified by Hadoop, and the model: found, loaded and checked against
     this input's definitions before any work."""
-    catalog_output = workflow.catalog_for(options.output, options.input, options.publish_tables, options.model)
+    from_mlflow = tracking.is_model_uri(options.model)
+    catalog_output = workflow.catalog_for(
+        options.output, options.input, options.publish_tables, None if from_mlflow else options.model
+    )
     spark = session.start("segspark-score-customers", catalog_output)
     started = time.monotonic()
     input_path, output = workflow.qualified_input(spark, options.input), paths.qualified(spark, options.output)
     segio.check_output_location(input_path, output)
-    model_dir = runs.resolve_model_dir(spark, paths.qualified(spark, options.model))
-    check_not_training_output(model_dir, output)
-    pipeline, metadata = outputs.load_model(spark, model_dir)
+    if from_mlflow:  # the model as `segment_customers.py --track mlflow` logged it
+        model_dir = options.model
+        pipeline, metadata = tracking.load_model(spark, options.model, paths.join(output, "_mlflow_tmp"))
+    else:
+        model_dir = runs.resolve_model_dir(spark, paths.qualified(spark, options.model))
+        check_not_training_output(model_dir, output)
+        pipeline, metadata = outputs.load_model(spark, model_dir)
     feature_set = artifact.trained_feature_set(metadata, model_dir)
     source_format = workflow.format_for(feature_set, options.source_format, options.as_of)
     artifact.check_compatible(metadata, source_format, model_dir, feature_set)
@@ -169,6 +179,7 @@ def score(run: Run, accounted: workflow.AccountedCustomers) -> tuple[dict, dict 
         "model": run.model_dir,
         "trained_on_run": run.metadata.get("trained_on_run"),
         "feature_set": run.feature_set.name,
+        **({"segment_names": run.metadata["segment_names"]} if run.metadata.get("segment_names") else {}),
         "k": run.metadata["k"],
         "sizes": {str(s): sizes.get(s, 0) for s in sorted(numbering.values())},
         "out_of_range": sum(beyond for _, beyond in by_segment.values()),

@@ -23,7 +23,7 @@ from segspark import jvm, refresh
 from segspark.clustering import choose_k, model, rfm, segments, stability
 from segspark.clustering import space as space_
 from segspark.config import IN_CHECKOUT, SampleSettings, Settings, project_path
-from segspark.edge import cli, outputs, paths, runs, session, tables, workflow
+from segspark.edge import cli, outputs, paths, runs, session, tables, tracking, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import UsageError
 from segspark.orders import datagen
@@ -62,6 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the analysis date of date-based features (rfm's recency); default: the last order date",
     )
     parser.add_argument("--png", action="store_true", help="also write each chart as PNG (needs a Chromium)")
+    parser.add_argument(
+        "--track", choices=tracking.TRACKERS, help="record the published run in MLflow (default: [tracking] tracker)"
+    )
+    parser.add_argument("--register-model", metavar="NAME", help="with --track mlflow: register the model as NAME")
     parser.add_argument("--previous", help="compare with this run (an output or run folder); default: --output's")
     parser.add_argument("--no-previous", action="store_true", help="do not compare with a previous run")
     return parser.parse_args(argv)
@@ -90,6 +94,7 @@ class Options:
     png: bool
     pseudonym_key: pseudonyms.PseudonymKey
     sample: SampleSettings
+    tracking: tracking.TrackingSettings
 
 
 def options(argv: list[str] | None = None) -> Options:
@@ -107,6 +112,8 @@ def options(argv: list[str] | None = None) -> Options:
         args.features or settings.feature_set, workflow.load_source_format(args.source_format or settings.input_format),
         args.as_of,
     )  # fmt: skip
+    tracked = tracking.TrackingSettings.from_settings(settings.tracking, args.track, args.register_model)
+    tracking.check(tracked, output)
     return Options(
         input=given_input,
         output=output,
@@ -129,6 +136,7 @@ def options(argv: list[str] | None = None) -> Options:
         png=args.png,
         pseudonym_key=pseudonyms.load_key(),
         sample=settings.sample,
+        tracking=tracked,
     )
 
 
@@ -299,6 +307,7 @@ class Segmented:
     names: list[naming.SegmentName]
     model_summary: dict
     refresh: dict
+    metadata: dict  # segspark-model.json
 
 
 def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
@@ -352,11 +361,11 @@ def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
         refresh_block = refresh.not_compared(run.previous)
     metadata = artifact.model_metadata(
         run.folder.run_id, fitted, numbering, segment_profiles, options.source_format, space, options.feature_set,
-        described_rfm and described_rfm["breakpoints"],
+        described_rfm and described_rfm["breakpoints"], {n.segment: n.name for n in names},
     )  # fmt: skip
     outputs.write_model_metadata(spark, run.folder.model_dir, metadata)
     run.phases.end("segments and model")
-    return Segmented(pipeline, segmented, numbering, segment_profiles, names, fitted, refresh_block)
+    return Segmented(pipeline, segmented, numbering, segment_profiles, names, fitted, refresh_block, metadata)
 
 
 def rfm_scored(
@@ -407,6 +416,7 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
     accounted.release()
     workflow.publish_run(spark, folder, run_summary, run.tables, JOB)  # the tables, then LATEST
     print(summary.format_summary(run_summary, folder.path))
+    tracking.record(options.tracking, spark, folder, run_summary, segmented.pipeline, segmented.metadata, figures, JOB)
     if run_summary["refresh"].get("warning"):
         print(f"segment_customers: {run_summary['refresh']['warning']}")
     return run_summary

@@ -203,6 +203,8 @@ def segment_names(spark: SparkSession, run_summary: dict) -> dict[int, str]:
     """segment id -> name: a segment run's own; a scoring run's from the run its model was trained in."""
     if run_summary.get("model"):
         return {int(s): described["name"] for s, described in run_summary["model"]["segments"].items()}
+    if run_summary["scoring"].get("segment_names"):  # recorded since models carry them (and MLflow's do)
+        return {int(s): name for s, name in run_summary["scoring"]["segment_names"].items()}
     training = runs.training_run(run_summary["scoring"]["model"])
     if training is None or not training.is_complete(spark):
         return {}

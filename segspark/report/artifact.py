@@ -49,6 +49,7 @@ def model_metadata(
     space: FeatureSpace = SEED,
     feature_set: FeatureSet | None = None,
     rfm_breakpoints: dict[str, dict] | None = None,
+    segment_names: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """segspark-model.json: segments, centres, distances, and the definitions the model was trained
     under; for a declared set, the set itself (scoring computes its features from it) and, for RFM,
@@ -75,6 +76,7 @@ def model_metadata(
             "by_segment": {str(s): q for s, q in sorted(segment_profiles.distance_quantiles.items())},
         },
         "trained_on_run": run_id,
+        **({"segment_names": {str(s): n for s, n in sorted(segment_names.items())}} if segment_names else {}),
         **declared,
     }
 
