@@ -93,47 +93,33 @@ def segments_table(
 ) -> str:
     """One row per segment: its name, size, medians in original units, action, top product types, stability."""
     medians = quantiles[quantiles["quantile"] == 0.5].pivot(index="segment", columns="feature", values="value")
-    if space != SEED:
-        return _segments_table(names, sizes, medians, top_products, colours, segment_stability, space)
-    stability = {entry["segment"]: entry for entry in segment_stability}
-    rows = []
-    for named in names:
-        s = named.segment
-        products = top_products[top_products["segment"] == s]
-        top = ", ".join(f"{_e(row.product_type)} ({row.customers:,})" for row in products.itertuples())
-        rows.append(
-            f"<tr><td><span class='swatch' style='background:{_e(colours[s])}'></span>{s}</td>"
-            f"<td>{_e(named.name)}</td><td class='n'>{sizes.get(s, 0):,}</td>"
-            f"<td class='n'>{medians.loc[s, 'total_spending']:,.2f}</td>"
+    if space == SEED:  # the reference's columns, in its order and precision
+        cells = {
+            s: f"<td class='n'>{medians.loc[s, 'total_spending']:,.2f}</td>"
             f"<td class='n'>{medians.loc[s, 'products_ordered']:,.0f}</td>"
             f"<td class='n'>{medians.loc[s, 'average_return_rate']:.3f}</td>"
-            f"<td>{_e(named.action)}</td><td>{top}</td><td>{_stability_cell(stability.get(s))}</td></tr>"
-        )
-    header = (
-        "<tr><th>segment</th><th>name</th><th>customers</th><th>median spending</th><th>median products</th>"
-        "<th>median return rate</th><th>suggested action</th><th>most bought product types (customers)</th>"
-        "<th>stability</th></tr>"
-    )
-    return f"<table>{header}{''.join(rows)}</table>"
-
-
-def _segments_table(names, sizes, medians, top_products, colours, segment_stability, space: FeatureSpace) -> str:
-    """`segments_table` for any feature set: a median column per feature, by its label."""
+            for s in medians.index
+        }
+        labels = ("spending", "products", "return rate")
+    else:  # any feature set: a median column per feature, by its label
+        cells = {
+            s: "".join(f"<td class='n'>{medians.loc[s, f]:,.3g}</td>" for f in space.features) for s in medians.index
+        }
+        labels = space.labels
     stability = {entry["segment"]: entry for entry in segment_stability}
     rows = []
     for named in names:
         s = named.segment
         products = top_products[top_products["segment"] == s]
         top = ", ".join(f"{_e(row.product_type)} ({row.customers:,})" for row in products.itertuples())
-        cells = "".join(f"<td class='n'>{medians.loc[s, f]:,.3g}</td>" for f in space.features)
         rows.append(
             f"<tr><td><span class='swatch' style='background:{_e(colours[s])}'></span>{s}</td>"
-            f"<td>{_e(named.name)}</td><td class='n'>{sizes.get(s, 0):,}</td>{cells}"
+            f"<td>{_e(named.name)}</td><td class='n'>{sizes.get(s, 0):,}</td>{cells[s]}"
             f"<td>{_e(named.action)}</td><td>{top}</td><td>{_stability_cell(stability.get(s))}</td></tr>"
         )
     header = (
         "<tr><th>segment</th><th>name</th><th>customers</th>"
-        + "".join(f"<th>median {_e(label)}</th>" for label in space.labels)
+        + "".join(f"<th>median {_e(label)}</th>" for label in labels)
         + "<th>suggested action</th><th>most bought product types (customers)</th><th>stability</th></tr>"
     )
     return f"<table>{header}{''.join(rows)}</table>"
