@@ -47,9 +47,6 @@ RUNS_TABLE = _fields(
     ("table_versions", T.MapType(T.StringType(), T.LongType())),
     ("feature_set", T.StringType()),  # the feature set the run segmented on (null in rows before sets: seed)
 )
-#: A declared set's RFM columns in customers/ and the tables: each score 1-5 and the named segment.
-RFM_COLUMNS = (("r_score", T.IntegerType()), ("f_score", T.IntegerType()), ("m_score", T.IntegerType()),
-               ("rfm_segment", T.StringType()))  # fmt: skip
 
 
 def customer_segments_table(customer_columns: tuple[tuple[str, T.DataType], ...]) -> T.StructType:

@@ -383,8 +383,3 @@ def pipeline_model(
 def centres_of(pipeline: PipelineModel) -> list[list[float]]:
     """The centres of a pipeline's KMeans stage, in its cluster order."""
     return [[float(value) for value in centre] for centre in pipeline.stages[-1].clusterCenters()]
-
-
-def expm1_centre(centre: Sequence[float]) -> list[float]:
-    """A centre in the original units of the features (the inverse of log1p)."""
-    return [math.expm1(value) for value in centre]

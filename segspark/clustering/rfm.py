@@ -101,6 +101,16 @@ def with_rfm_segments(customers: DataFrame, found: dict[str, dict], rules: Seque
     return with_scores(customers, found).withColumn(SEGMENT_NAME, segment_name(rules))
 
 
+def customers_per_name(scored: DataFrame, rules: Sequence[SegmentRule]) -> dict[str, int]:
+    """Customers per named RFM segment, in the rule table's order (one aggregation); those no rule
+    names, if any, under "(no rule)"."""
+    counted = {row[0]: row[1] for row in scored.groupBy(SEGMENT_NAME).count().collect()}
+    in_order = {rule.name: counted.get(rule.name, 0) for rule in rules}
+    if counted.get(None):
+        in_order["(no rule)"] = counted[None]
+    return in_order
+
+
 def segment_name(rules: Sequence[SegmentRule]) -> Column:
     """The name of the first rule the customer's scores satisfy (null if none: a table that covers
     every combination, as the built-in one, never gives null)."""

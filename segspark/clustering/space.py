@@ -52,6 +52,12 @@ class FeatureSpace:
         return tuple(f"z_{f}" for f in self.features) if self.scaled else self.model_columns
 
     @property
+    def working_columns(self) -> tuple[str, ...]:
+        """What placing customers in the space adds and a run does not publish: the assembled
+        vector before the z-score and the z-score columns."""
+        return (MODEL_VECTOR, *(c for c in self.point_columns if c not in self.model_columns))
+
+    @property
     def order_axis(self) -> int:
         return self.features.index(self.order_feature)
 

@@ -18,7 +18,6 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
 from segspark.clustering import model, rfm, segments
-from segspark.clustering import space as space_
 from segspark.clustering.space import FeatureSpace
 from segspark.config import Settings
 from segspark.edge import cli, outputs, paths, runs, session, tables, tracking, workflow
@@ -164,16 +163,15 @@ def score(run: Run, accounted: workflow.AccountedCustomers) -> tuple[dict, dict 
             model.centres_of(run.pipeline),
             space.point_columns,
         )  # fmt: skip
-        .drop(space_.MODEL_VECTOR, *(c for c in space.point_columns if c not in space.model_columns))
+        .drop(*space.working_columns)
         .transform(lambda frame: segments.with_segments(frame, numbering))
         .transform(lambda frame: segments.with_out_of_range(frame, p99))
     )
     if run.metadata.get("rfm_breakpoints"):
         scored = rfm.with_rfm_segments(scored, run.metadata["rfm_breakpoints"], run.feature_set.segments)
     outputs.write_customers(scored, accounted.counts.customers, run.folder.file("customers"))
-    by_segment = segments.sizes_and_out_of_range(
-        run.spark.read.parquet(paths.glob_escaped(run.folder.file("customers")))
-    )
+    written = run.spark.read.parquet(paths.glob_escaped(run.folder.file("customers")))
+    by_segment = segments.sizes_and_out_of_range(written)
     sizes = {segment: size for segment, (size, _) in by_segment.items()}
     scoring = {
         "model": run.model_dir,
@@ -188,11 +186,7 @@ def score(run: Run, accounted: workflow.AccountedCustomers) -> tuple[dict, dict 
         return scoring, None
     described = {"set": run.feature_set.name, "columns": list(run.feature_set.columns), **accounted.features}
     if run.metadata.get("rfm_breakpoints"):
-        customers = run.spark.read.parquet(paths.glob_escaped(run.folder.file("customers")))
-        counted = {row[0]: row[1] for row in customers.groupBy(rfm.SEGMENT_NAME).count().collect()}
-        named = {rule.name: counted.get(rule.name, 0) for rule in run.feature_set.segments}
-        if counted.get(None):
-            named["(no rule)"] = counted[None]
+        named = rfm.customers_per_name(written, run.feature_set.segments)
         described["rfm"] = {"breakpoints": run.metadata["rfm_breakpoints"], "segments": named}
     return scoring, described
 

@@ -318,11 +318,7 @@ def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
     cluster_centres = model.centres_of(pipeline)
     measured = (
         segments.with_distance(pipeline.transform(swept.points), cluster_centres, space.point_columns)
-        .drop(
-            model.FEATURES_VECTOR,
-            space_.MODEL_VECTOR,
-            *(c for c in space.point_columns if c not in space.model_columns),
-        )
+        .drop(model.FEATURES_VECTOR, *space.working_columns)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     cluster_profiles, _ = concurrently(
@@ -379,10 +375,7 @@ def rfm_scored(
         return None
     found = rfm.breakpoints(segmented, feature_set)
     scored = rfm.with_rfm_segments(segmented, found, feature_set.segments)
-    counted = {row[0]: row[1] for row in scored.groupBy(rfm.SEGMENT_NAME).count().collect()}
-    in_order = {rule.name: counted.get(rule.name, 0) for rule in feature_set.segments}
-    if counted.get(None):
-        in_order["(no rule)"] = counted[None]
+    in_order = rfm.customers_per_name(scored, feature_set.segments)
     centres = {s: dict(zip(space.features, space.to_original(c))) for s, c in segment_centres.items()}
     names = naming.rfm_segment_names(centres, found, feature_set.segments)
     return scored, {"breakpoints": found, "segments": in_order}, names

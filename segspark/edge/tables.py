@@ -36,6 +36,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from segspark.clustering import rfm
 from segspark.clustering.segments import OUT_OF_RANGE, SEGMENT
 from segspark.edge import lakehouse, paths
 from segspark.errors import InputError, UsageError
@@ -44,7 +45,6 @@ from segspark.schemas import (
     CUSTOMER_SEGMENTS_TABLE,
     FEATURE_COLUMNS,
     MIGRATIONS_TABLE,
-    RFM_COLUMNS,
     RUNS_TABLE,
     SEGMENTS_TABLE,
     customer_segments_table,
@@ -86,7 +86,8 @@ def table_schemas(feature_set: FeatureSet | None) -> dict[str, tuple[T.StructTyp
         ("customer_id", T.LongType()),
         *((name, T.DoubleType()) for name in feature_set.columns),
         *logs,
-        *(RFM_COLUMNS if feature_set.rfm else ()),
+        *(((name, T.IntegerType()) for name in rfm.SCORE_COLUMNS.values()) if feature_set.rfm else ()),
+        *(((rfm.SEGMENT_NAME, T.StringType()),) if feature_set.rfm else ()),
     )
     return {
         **TABLES,
@@ -157,11 +158,14 @@ def prepare(
     tables = Tables(database, feature_set=feature_set)
     with publishing(spark, tables, f"a {job} run preparing"):
         schemas = table_schemas(feature_set)
-        if spark.catalog.tableExists(tables.name(RUNS)):
+        runs_checked = spark.catalog.tableExists(tables.name(RUNS))
+        if runs_checked:  # first: its feature_set column says which set the other tables are shaped for
             check_shape(_with_new_columns(spark, tables.name(RUNS), RUNS_TABLE), RUNS_TABLE, tables.name(RUNS))
             check_one_feature_set(spark, tables)
         for table, (schema, partitions) in schemas.items():
             name = tables.name(table)
+            if table == RUNS and runs_checked:
+                continue
             if spark.catalog.tableExists(name):
                 check_shape(_with_new_columns(spark, name, schema), schema, name)
             else:

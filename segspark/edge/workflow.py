@@ -244,8 +244,7 @@ def format_for(feature_set: FeatureSet, source_format: SourceFormat, as_of: date
         raise UsageError(f"--as-of: feature set {feature_set.name!r} has no date-based feature")
     if not feature_set.needs_dates:
         return source_format
-    dated = next(f.name for f in feature_set.features if "date" in f.sql)
-    return source_format.with_dates(f"feature set {feature_set.name!r} needs one ({dated})")
+    return source_format.with_dates(f"feature set {feature_set.name!r} needs one ({feature_set.dated_features[0]})")
 
 
 def load_source_format(name_or_path: str) -> SourceFormat:
@@ -318,15 +317,10 @@ def accounted_customers(
         problem = feature_sets.value_problems(stats, feature_set, segmenting)
         if problem:
             raise InputError(f"feature set {feature_set.name!r}: {problem}")
-        described["clamped"] = {name: s["clamped"] for name, s in stats.items() if feature_set_floor(feature_set, name)}
+        described["clamped"] = {f.name: stats[f.name]["clamped"] for f in feature_set.features if f.floor is not None}
         customers = feature_sets.with_model_features(kept, feature_set)
     persisted = (all_customers, lines)
     return AccountedCustomers(customers, counts, lines.where(is_usable), quarantined_lines, persisted, described)
-
-
-def feature_set_floor(feature_set: FeatureSet, name: str) -> bool:
-    """Whether the feature has a floor (its clamped customers are counted in summary.json)."""
-    return next(f for f in feature_set.features if f.name == name).floor is not None
 
 
 def last_order_date(usable_lines: DataFrame, input_path: str) -> datetime.date:

@@ -98,9 +98,14 @@ class FeatureSet:
         return tuple(feature.model_column for feature in self.features)
 
     @property
+    def dated_features(self) -> tuple[str, ...]:
+        """The features whose SQL names a date (`order_date`, `analysis_date`)."""
+        return tuple(f.name for f in self.features if any(_names(f.sql, column) for column in DATED_COLUMNS))
+
+    @property
     def needs_dates(self) -> bool:
         """Whether a format must map `order_date` for this set."""
-        return any(_names(feature.sql, column) for feature in self.features for column in DATED_COLUMNS)
+        return bool(self.dated_features)
 
     @property
     def rfm(self) -> dict[str, str]:
