@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shutil
 import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -273,3 +274,12 @@ def delete(spark: SparkSession, path: str) -> None:
         return
     hadoop_path, filesystem = hadoop(spark, path)
     filesystem.delete(hadoop_path, False)
+
+
+def delete_tree(spark: SparkSession, path: str) -> None:
+    """Delete a folder and what it holds (nothing where there is none)."""
+    if is_local(path):
+        shutil.rmtree(local_path(path), ignore_errors=True)
+        return
+    hadoop_path, filesystem = hadoop(spark, path)
+    filesystem.delete(hadoop_path, True)

@@ -96,6 +96,7 @@ def record(
         return None
     mlflow = _mlflow()
     started, run_id = time.monotonic(), None
+    scratch = paths.join(folder.output, "_mlflow_tmp")  # where MLflow saves the model through Spark
     try:
         experiment_id = _connect(mlflow, settings, folder.output)
         client = mlflow.MlflowClient()
@@ -113,10 +114,12 @@ def record(
                 metadata={METADATA_KEY: dict(model_metadata)},
                 pip_requirements=[f"pyspark=={spark.version}", f"segspark=={segspark.__version__}"],
                 registered_model_name=settings.register_model,
-                dfs_tmpdir=paths.join(folder.output, "_mlflow_tmp"),
+                dfs_tmpdir=scratch,
             )  # fmt: skip
         client.set_terminated(run_id, "FINISHED")
+        paths.delete_tree(spark, scratch)
     except Exception as error:  # noqa: BLE001 - the tracker never costs a published run
+        paths.delete_tree(spark, scratch)
         if run_id is not None:
             try:
                 mlflow.MlflowClient().set_terminated(run_id, "FAILED")
@@ -158,7 +161,10 @@ def load_model(spark: SparkSession, uri: str, scratch: str) -> tuple[Any, dict]:
     metadata = (info.metadata or {}).get(METADATA_KEY)
     if metadata is None:
         raise InputError(f"--model {uri}: not a segspark model (its MLmodel has no {METADATA_KEY} metadata)")
-    return mlflow.spark.load_model(uri, dfs_tmpdir=scratch), metadata
+    try:
+        return mlflow.spark.load_model(uri, dfs_tmpdir=scratch), metadata
+    finally:
+        paths.delete_tree(spark, scratch)
 
 
 def params(run_summary: Mapping[str, Any]) -> dict[str, str]:

@@ -74,6 +74,7 @@ def test_the_summary_report_elbow_chart_and_model_are_artifacts(tracked):
     run_id = logged.info.run_id
     names = {artifact.path for artifact in client.list_artifacts(run_id)}
     assert {"summary.json", "report.html", "elbow.html", "model"} <= names
+    assert sorted(p.name for p in run.parent.parent.iterdir()) == ["LATEST", "mlflow", "runs"]  # no scratch left
     summary = mlflow.artifacts.load_text(f"runs:/{run_id}/summary.json")
     assert summary == (run / "summary.json").read_text()
     assert "chart-elbow" in mlflow.artifacts.load_text(f"runs:/{run_id}/report.html")
@@ -97,6 +98,7 @@ def test_scoring_from_the_registered_model_equals_scoring_from_the_run_folder(sp
     assert_df_equality(from_registry, from_folder, ignore_row_order=True)
     scoring = json.loads((published(tmp_path / "m") / "summary.json").read_text())["scoring"]
     assert scoring["model"] == f"models:/{MODEL_NAME}/1" and scoring["trained_on_run"] == run.name
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["LATEST", "runs"]  # no scratch left
 
 
 def test_a_tracking_server_that_is_down_costs_the_run_a_warning(spark, tmp_path, monkeypatch, capsys):
