@@ -77,7 +77,7 @@ browser:
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test,mlflow]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test,mlflow,connect]'
 	touch $(STAMP)
 
 clean:

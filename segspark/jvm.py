@@ -5,7 +5,7 @@ to count the jobs a run started, no spark.ml KMeans that starts from given centr
 never merged), no spark.ml model made from centres, and no way to read one Parquet file's schema
 without a Spark job. Spark's JVM API has all four. Each public function here is covered by
 tests/test_jvm.py, which fails if a Spark upgrade renames or changes what it calls. What it costs: py4j needs a classic (non-Connect)
-SparkSession, which `spark-submit` always gives; over Spark Connect these functions cannot run.
+SparkSession, which `spark-submit` always gives; over Spark Connect `segspark.connect` is their twin (`segspark.engine`).
 """
 
 from __future__ import annotations
@@ -104,3 +104,38 @@ def parquet_schema(spark: SparkSession, path: str) -> T.StructType:
         spark._jsparkSession.sessionState().conf()
     )
     return T.StructType.fromJson(json.loads(converter.convert(footer.getFileMetaData().getSchema()).json()))
+
+
+class ClassicEngine:
+    """segspark.engine.Engine for a classic session: MLlib's Lloyd on a JVM RDD, the scheduler's job
+    counter, parquet-mr's footers, all through py4j."""
+
+    name = "classic"
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.context = spark.sparkContext
+
+    def jobs_started(self) -> int:
+        return jobs_started(self.context)
+
+    def training_points(self, vectors: DataFrame, columns: Sequence[str]):
+        from pyspark.ml.feature import VectorAssembler
+
+        assembled = VectorAssembler(inputCols=list(columns), outputCol="_point").transform(vectors)
+        return vector_rdd(assembled, "_point")
+
+    def lloyd(self, points, seeds: Sequence[Sequence[float]], max_iter: int, tol: float):
+        return lloyd(self.context, points, seeds, max_iter, tol)
+
+    def release(self, points) -> None:
+        points.unpersist(False)
+
+    def cancel_all(self) -> None:
+        self.context.cancelAllJobs()
+
+    def kmeans_model(self, centres: Sequence[Sequence[float]], features_col: str, prediction_col: str) -> MLKMeansModel:
+        return kmeans_model(self.context, centres, features_col, prediction_col)
+
+    def parquet_schema(self, path: str) -> T.StructType:
+        return parquet_schema(self.spark, path)

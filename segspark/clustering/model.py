@@ -5,7 +5,7 @@ Each k is fitted in two steps (Bradley and Fayyad, "Refining initial points for 
 1. seeds: k-means++ with `restarts` initialisations, the best kept (scikit-learn), on a bounded,
    uniform sample of the training points in the driver (`seeding_sample` points at most);
 2. MLlib's Lloyd iterations from those seeds on every training point (spark.mllib KMeans with an
-   initial model, `segspark.jvm.lloyd`): the k's centres and its training cost.
+   initial model, through the session's `segspark.engine`): the k's centres and its training cost.
 
 Training points are all customers up to `training_sample`, else a uniform sample of that many
 (the lowest hashes of customer id and seed). Every k's cost and silhouette are then measured on
@@ -33,14 +33,13 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
-from pyspark import SparkContext
 from pyspark.ml import PipelineModel
 from pyspark.ml.feature import VectorAssembler
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from segspark import jvm
 from segspark.clustering import evaluation
+from segspark.engine import Engine
 from segspark.expressions import among_lowest, hash_rank
 from segspark.schemas import LOG_FEATURE_COLUMNS
 
@@ -219,7 +218,7 @@ def ks_to_fit(ks: Sequence[int], given_k: int | None = None) -> list[int]:
 
 
 def fit_ks(
-    spark_context: SparkContext,
+    engine: Engine,
     training: TrainingSet,
     ks: Sequence[int],
     settings: KMeansSettings,
@@ -236,9 +235,9 @@ def fit_ks(
     def fit(k: int, seeds: list[list[float]]) -> Fit | None:
         if failures:
             return None  # the sweep has failed: queued fits do not start
-        java_vectors = vectors.result()
+        points = vectors.result()
         started = time.monotonic()
-        centres, cost, iterations = jvm.lloyd(spark_context, java_vectors, seeds, settings.max_iter, settings.tol)
+        centres, cost, iterations = engine.lloyd(points, seeds, settings.max_iter, settings.tol)
         return Fit(k, centres, cost, iterations, time.monotonic() - started)
 
     def settled(done: Future) -> None:
@@ -250,8 +249,8 @@ def fit_ks(
             progress(done.result())
 
     pool = ThreadPoolExecutor(max_workers=max(1, settings.parallel_fits))
-    # the training vectors are cached in the JVM while the first seeds are computed here
-    vectors = pool.submit(jvm.vector_rdd, assembler(training.columns).transform(training.vectors), FEATURES_VECTOR)
+    # the training points are cached while the first seeds are computed here
+    vectors = pool.submit(engine.training_points, training.vectors, training.columns)
     vectors.add_done_callback(lambda done: done.exception() is None or failures.append(done.exception()))
     futures: list[Future] = []
     try:
@@ -267,12 +266,12 @@ def fit_ks(
     except BaseException:
         for future in futures:
             future.cancel()
-        spark_context.cancelAllJobs()  # the running fits end at their next job
+        engine.cancel_all()  # the running fits end at their next job
         raise
     finally:
         pool.shutdown(wait=True)
         if vectors.exception() is None:
-            vectors.result().unpersist(False)
+            engine.release(vectors.result())
 
 
 @dataclass(frozen=True)
@@ -313,7 +312,7 @@ class Sweep:
 
 
 def sweep(
-    spark_context: SparkContext,
+    engine: Engine,
     customers: DataFrame,
     training: TrainingSet,
     ks: Sequence[int],
@@ -337,7 +336,7 @@ def sweep(
             f"{fit.seconds:.1f} s ({time.monotonic() - started:.0f} s into the sweep)"
         )
 
-    fits = fit_ks(spark_context, training, to_fit, settings, fitted)
+    fits = fit_ks(engine, training, to_fit, settings, fitted)
     centres = {k: fit.centres for k, fit in fits.items()}
     if 1 in ks:
         centres[1] = seed_centres(training.sample, 1, settings)
@@ -371,12 +370,10 @@ def squared_distance(centre: Sequence[float | Column], columns: Sequence[str] = 
     return functools.reduce(lambda a, b: a + b, squares)
 
 
-def pipeline_model(
-    spark_context: SparkContext, centres: Sequence[Sequence[float]], stages: Sequence | None = None
-) -> PipelineModel:
+def pipeline_model(engine: Engine, centres: Sequence[Sequence[float]], stages: Sequence | None = None) -> PipelineModel:
     """The feature steps (`stages`: by default the reference's assembler) and a KMeans model with
     these centres, as one artifact saved and loaded as one."""
-    kmeans = jvm.kmeans_model(spark_context, centres, FEATURES_VECTOR, CLUSTER)
+    kmeans = engine.kmeans_model(centres, FEATURES_VECTOR, CLUSTER)
     return PipelineModel(stages=[*(stages if stages is not None else [assembler()]), kmeans])
 
 

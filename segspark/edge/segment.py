@@ -19,7 +19,8 @@ from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 
-from segspark import jvm, refresh
+from segspark import engine as engine_
+from segspark import refresh
 from segspark.clustering import choose_k, model, rfm, segments, stability
 from segspark.clustering import space as space_
 from segspark.config import IN_CHECKOUT, SampleSettings, Settings, project_path
@@ -170,6 +171,7 @@ class Run:
     previous: refresh.PreviousRun | refresh.NotCompared
     phases: summary.Phases
     tables: tables.Tables | None
+    engine: engine_.Engine
 
 
 def start(options: Options) -> Run:
@@ -178,7 +180,8 @@ def start(options: Options) -> Run:
     way), this run's folder and the run it compares with."""
     catalog_output = workflow.catalog_for(options.output, options.input, options.publish_tables)
     spark = session.start("segspark-segment-customers", catalog_output)
-    phases = summary.Phases(JOB, lambda: jvm.jobs_started(spark.sparkContext))
+    engine = engine_.of(spark)
+    phases = summary.Phases(JOB, engine.jobs_started)
     output = paths.qualified(spark, options.output)
     input_path = (
         workflow.qualified_input(spark, options.input)
@@ -205,7 +208,7 @@ def start(options: Options) -> Run:
         else None
     )
     folder = runs.RunFolder.at(output, runs.new_run_id())
-    return Run(spark, options, input_path, folder, previous, phases, published_tables)
+    return Run(spark, options, input_path, folder, previous, phases, published_tables, engine)
 
 
 def ensure_sample(spark: SparkSession, sample: SampleSettings, output: str) -> str:
@@ -263,7 +266,7 @@ def sweep(run: Run, ingested: workflow.Ingested) -> Swept:
     kmeans = options.kmeans
     elbow, refitted = concurrently(
         lambda: model.sweep(
-            run.spark.sparkContext, customers, training, ks, kmeans, given_k=options.given_k,
+            run.engine, customers, training, ks, kmeans, given_k=options.given_k,
             order_column=space.order_feature,
         ),  # fmt: skip
         lambda: stability.refits(
@@ -314,7 +317,7 @@ def segment(run: Run, ingested: workflow.Ingested, swept: Swept) -> Segmented:
     """The chosen k's model saved, each customer's segment and distance, one profile aggregation;
     segment ids by mean spending, or, on a refresh, the previous run's ids for the segments matched."""
     spark, options, space = run.spark, run.options, swept.space
-    pipeline = model.pipeline_model(spark.sparkContext, swept.elbow.fits[swept.choice.k].centres, space.stages())
+    pipeline = model.pipeline_model(run.engine, swept.elbow.fits[swept.choice.k].centres, space.stages())
     cluster_centres = model.centres_of(pipeline)
     measured = (
         segments.with_distance(pipeline.transform(swept.points), cluster_centres, space.point_columns)

@@ -11,7 +11,7 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
-from segspark import jvm
+from segspark import engine, jvm
 from segspark.clustering import model, segments
 from segspark.edge import inputs as segio
 from segspark.edge import outputs
@@ -58,34 +58,32 @@ def clusters_of(pipeline: PipelineModel, customers) -> list[set[int]]:
 
 
 def test_costs_fall_with_k_and_the_knee_is_the_three_groups(spark, customers, training):
-    swept = model.sweep(spark.sparkContext, customers, training, [1, 2, 3, 4, 5], SETTINGS, progress=lambda line: None)
+    swept = model.sweep(engine.of(spark), customers, training, [1, 2, 3, 4, 5], SETTINGS, progress=lambda line: None)
     costs = [p.cost for p in swept.points]
     assert [p.k for p in swept.points] == [1, 2, 3, 4, 5]
     assert all(a > b for a, b in zip(costs, costs[1:]))
     assert costs[2] < 0.01 * costs[0]  # three groups explain almost everything
     assert swept.points[0].silhouette is None and swept.points[2].silhouette > 0.9
     assert sorted(swept.fits) == [2, 3, 4, 5]
-    pipeline = model.pipeline_model(spark.sparkContext, swept.fits[3].centres)
+    pipeline = model.pipeline_model(engine.of(spark), swept.fits[3].centres)
     assert clusters_of(pipeline, customers) == [set(range(1, 13)), set(range(13, 25)), set(range(25, 37))]
 
 
 def test_k1_cost_is_the_total_sum_of_squares(spark, customers, training):
-    swept = model.sweep(spark.sparkContext, customers, training, [1, 2], SETTINGS, progress=lambda line: None)
+    swept = model.sweep(engine.of(spark), customers, training, [1, 2], SETTINGS, progress=lambda line: None)
     points = np.array([row for row in customers.select(*model.LOG_FEATURE_COLUMNS).collect()])
     assert swept.points[0].cost == pytest.approx(((points - points.mean(axis=0)) ** 2).sum(), rel=1e-12)
 
 
 def test_a_given_k_outside_the_elbow_is_fitted_but_not_listed(spark, customers, training):
-    swept = model.sweep(
-        spark.sparkContext, customers, training, [1, 2], SETTINGS, given_k=3, progress=lambda line: None
-    )
+    swept = model.sweep(engine.of(spark), customers, training, [1, 2], SETTINGS, given_k=3, progress=lambda line: None)
     assert [p.k for p in swept.points] == [1, 2] and sorted(swept.fits) == [2, 3]
 
 
 def test_same_input_seed_and_partitioning_give_identical_centres(spark, customers, training):
     again = model.training_set(customers, 36, SETTINGS)
-    first = model.fit_ks(spark.sparkContext, training, [3, 4], SETTINGS)
-    second = model.fit_ks(spark.sparkContext, again, [3, 4], SETTINGS)
+    first = model.fit_ks(engine.of(spark), training, [3, 4], SETTINGS)
+    second = model.fit_ks(engine.of(spark), again, [3, 4], SETTINGS)
     assert np.array_equal(training.sample, again.sample)
     assert {k: f.centres for k, f in first.items()} == {k: f.centres for k, f in second.items()}
 
@@ -130,7 +128,7 @@ def test_many_duplicate_points_never_crash_the_fit(spark):
     )
     training = model.training_set(customers, 200, SETTINGS)
     assert training.distinct_points() == 4
-    fits = model.fit_ks(spark.sparkContext, training, [4, 6], SETTINGS)
+    fits = model.fit_ks(engine.of(spark), training, [4, 6], SETTINGS)
     assert fits[4].training_cost == pytest.approx(0.0, abs=1e-9)
     assert len(fits[6].centres) == 6 and fits[6].training_cost == pytest.approx(0.0, abs=1e-9)
 
@@ -144,13 +142,13 @@ def test_the_first_failing_fit_stops_the_sweep_at_once(spark, customers, trainin
 
     monkeypatch.setattr(jvm, "lloyd", failing_lloyd)
     with pytest.raises(RuntimeError, match="injected failure"):
-        model.fit_ks(spark.sparkContext, training, list(range(2, 16)), replace(SETTINGS, parallel_fits=1))
+        model.fit_ks(engine.of(spark), training, list(range(2, 16)), replace(SETTINGS, parallel_fits=1))
     assert len(started) <= 2  # the first failure stops the queue: no run of all 14 fits first
 
 
 def test_customers_of_one_group_share_a_segment_numbered_by_spending(spark, customers, training):
-    fits = model.fit_ks(spark.sparkContext, training, [3], SETTINGS)
-    pipeline = model.pipeline_model(spark.sparkContext, fits[3].centres)
+    fits = model.fit_ks(engine.of(spark), training, [3], SETTINGS)
+    pipeline = model.pipeline_model(engine.of(spark), fits[3].centres)
     centres = model.centres_of(pipeline)
     measured = segments.with_distance(pipeline.transform(customers), centres)
     numbering = segments.segment_numbering(profiles.profile(measured, model.CLUSTER).mean_spending, centres)
@@ -196,8 +194,8 @@ def test_out_of_range_is_beyond_the_segment_99th_percentile(spark):
 
 
 def test_a_saved_model_loads_and_predicts_the_same(spark, customers, training, tmp_path):
-    fits = model.fit_ks(spark.sparkContext, training, [3], SETTINGS)
-    pipeline = model.pipeline_model(spark.sparkContext, fits[3].centres)
+    fits = model.fit_ks(engine.of(spark), training, [3], SETTINGS)
+    pipeline = model.pipeline_model(engine.of(spark), fits[3].centres)
     path = str(tmp_path / "run" / "model")
     pipeline.write().save(path)  # as the job saves it: the model, then its metadata (written last)
     outputs.write_model_metadata(spark, path, {"k": 3, "format_version": 1})

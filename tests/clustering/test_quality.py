@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans as SklearnKMeans
 
+from segspark import engine
 from segspark.clustering import model
 from segspark.config import load_settings
 from segspark.orders import datagen, features
@@ -42,7 +43,7 @@ def test_every_k_is_within_1_01_of_scikit_learn_with_n_init_10(spark, customers)
     assert 22_000 <= count <= 26_000
     training = model.training_set(customers, count, SETTINGS)
     assert training.every_customer and len(training.sample) == SETTINGS.seeding_sample < count
-    swept = model.sweep(spark.sparkContext, customers, training, KS, SETTINGS, progress=lambda line: None)
+    swept = model.sweep(engine.of(spark), customers, training, KS, SETTINGS, progress=lambda line: None)
 
     log_features = np.array(customers.select(*LOG_FEATURE_COLUMNS).collect(), dtype=float)
     inertia = {k: SklearnKMeans(n_clusters=k, n_init=10, random_state=0).fit(log_features).inertia_ for k in KS[1:]}
