@@ -12,7 +12,7 @@ operations only (no py4j, no RDD, no SparkContext), so a thin client runs them.
   shuffle of the rows that depends on k and the seed only, so a first fit shows the shuffle and a
   second fit, on the rows in the order that undoes it, gives the centres in the order asked for
   (checked value for value: anything else is an error, never a model with other centres).
-- The job counter: Spark Connect does not expose one (None: summary.json says "unavailable").
+- The job counter: Spark Connect does not expose one (None, never a made-up count).
 """
 
 from __future__ import annotations

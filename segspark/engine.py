@@ -20,7 +20,7 @@ Centres = list[list[float]]
 
 
 class Engine(Protocol):
-    #: "classic" or "connect" (summary.json's run.engine)
+    #: "classic" or "connect"
     name: str
 
     def jobs_started(self) -> int | None:

@@ -16,7 +16,7 @@ from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from segspark import jvm
+from segspark import engine
 from segspark.edge import paths
 from segspark.edge.paths import Location, local_path
 from segspark.errors import InputError, UsageError
@@ -236,7 +236,7 @@ def _conformed(source: DataFrame, source_format: SourceFormat, source_file: Colu
 
 
 def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFormat) -> DataFrame:
-    """Parquet files checked one by one (their own footer, read on the driver: segspark.jvm), read in
+    """Parquet files checked one by one (their own footer, read on the driver: the session's segspark.engine), read in
     groups of one schema.
 
     Spark reads a set of Parquet files with the schema of one of them: a file without a column
@@ -245,9 +245,10 @@ def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFo
     and the groups are stacked.
     """
     groups: dict[str, list[str]] = {}
+    reader = engine.of(spark)
     for file in files:
         try:
-            file_schema = jvm.parquet_schema(spark, file)
+            file_schema = reader.parquet_schema(file)
         except Py4JJavaError as error:
             cause = error.java_exception.toString().splitlines()[0]
             raise InputError(f"{file}: not a readable Parquet file ({cause})") from None
