@@ -262,7 +262,9 @@ def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFo
         try:
             file_schema = reader.parquet_schema(file)
         except (_java_error(), PySparkException) as error:
-            cause = (error.java_exception.toString() if hasattr(error, "java_exception") else str(error)).splitlines()[0]
+            cause = (error.java_exception.toString() if hasattr(error, "java_exception") else str(error)).splitlines()[
+                0
+            ]
             raise InputError(f"{file}: not a readable Parquet file ({cause})") from None
         check_source_columns(file_schema, source_format.schema, file)
         groups.setdefault(file_schema.json(), []).append(file)

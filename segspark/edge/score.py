@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
+from segspark import engine as engine_
 from segspark.clustering import model, rfm, segments
 from segspark.clustering.space import FeatureSpace
 from segspark.config import Settings
@@ -204,6 +205,7 @@ def publish(run: Run, ingested: workflow.Ingested, scoring: dict, features: dict
         scoring=scoring,
     )  # fmt: skip
     run_summary["run"]["guarantees"] = session.guarantees(spark)
+    run_summary["run"]["engine"] = engine_.of(spark).name
     outputs.write_json(spark, run.folder.file(runs.SUMMARY), run_summary)
     accounted.release()
     workflow.publish_run(spark, run.folder, run_summary, run.tables, "score_customers")  # the tables, then LATEST

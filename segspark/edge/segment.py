@@ -409,7 +409,7 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
         print(outputs.write_pngs(figures, folder.file("charts")))
     run.phases.end("report")
     run_summary = summary.with_timing(
-        run_summary, run.phases, pseudonym_key=key_source, guarantees=session.guarantees(spark)
+        run_summary, run.phases, pseudonym_key=key_source, guarantees=session.guarantees(spark), engine=run.engine.name
     )
     outputs.write_json(spark, folder.file(runs.SUMMARY), run_summary)
     segmented.customers.unpersist()

@@ -28,10 +28,10 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from segspark.compat import check_spark_version
-from segspark.engine import is_connect
 from segspark.config import IN_CHECKOUT, conf_resource
 from segspark.edge import lakehouse, paths
 from segspark.edge.paths import local_path, local_uri
+from segspark.engine import is_connect
 from segspark.errors import InputError, UsageError
 
 REQUIRED = {

@@ -6,10 +6,9 @@ exactly the same ingest, rules and features as training did.
 
 from __future__ import annotations
 
-import os
-
 import dataclasses
 import datetime
+import os
 import shlex
 import time
 from dataclasses import dataclass

@@ -91,7 +91,11 @@ def with_timing(summary: dict[str, Any], phases: Phases, **run: Any) -> dict[str
         **run,
         "seconds": phases.total(),
         "phases": dict(phases.seconds),
-        "spark_jobs": dict(phases.spark_jobs),
+        **(
+            {"spark_jobs": None, "spark_jobs_unavailable": "the session gives no job counter (Spark Connect)"}
+            if None in phases.spark_jobs.values()
+            else {"spark_jobs": dict(phases.spark_jobs)}
+        ),
     }
     return timed
 
