@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from pyspark import SparkConf, SparkContext
+from pyspark.conf import SparkConf
 from pyspark.sql import SparkSession
 
 from segspark.compat import check_spark_version
@@ -100,6 +100,8 @@ def file_defaults(everything: bool = False) -> dict[str, str]:
 
 def launch_conf() -> SparkConf:
     """The settings the launcher gave (spark-submit's --conf and properties file, or the builder's)."""
+    from pyspark import SparkContext  # classic only: a thin Connect client (pyspark-client) has none
+
     SparkContext._ensure_initialized()  # in spark-submit, its JVM: the settings are its system properties
     return SparkConf()
 
@@ -203,6 +205,8 @@ def built_in_catalog_folder(output: str) -> str:
 
 def _hadoop_default_fs() -> str | None:
     """fs.defaultFS as Hadoop's own configuration files (core-site.xml) give it, before Spark starts."""
+    from pyspark import SparkContext
+
     return SparkContext._jvm.org.apache.hadoop.conf.Configuration().get("fs.defaultFS")
 
 
@@ -217,6 +221,8 @@ def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
         return start_remote(app_name, remote, catalog_for)
+    from pyspark import SparkContext
+
     context = SparkContext._active_spark_context  # e.g. a notebook's, the tests': its settings are fixed
     if context is not None:
         given = dict(context.getConf().getAll())
@@ -277,6 +283,8 @@ def catalog_settings(output: str, given: dict[str, str]) -> dict[str, str]:
     os.makedirs(folder, exist_ok=True)
     check_catalog_free(folder)
     # Derby writes its log to the working folder unless told otherwise; before the metastore starts
+    from pyspark import SparkContext
+
     SparkContext._jvm.java.lang.System.setProperty("derby.stream.error.file", os.path.join(folder, "derby.log"))
     return local_catalog(folder)
 
