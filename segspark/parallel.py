@@ -20,7 +20,7 @@ def concurrently(*actions: Callable[[], Any]) -> list[Any]:
     """
     pool = ThreadPoolExecutor(max_workers=max(1, len(actions)))
     try:
-        futures = [pool.submit(action) for action in actions]
+        futures = [pool.submit(_in_this_session(action)) for action in actions]
         done, pending = set(), futures
         while pending:  # in short waits, so that an interrupt is seen at once
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
@@ -37,3 +37,19 @@ def concurrently(*actions: Callable[[], Any]) -> list[Any]:
     if failed:
         raise failed[0].exception()
     return results
+
+
+def _in_this_session(action: Callable[[], Any]) -> Callable[[], Any]:
+    """A Spark Connect session is active only in the thread that made it, and spark.ml's readers and
+    writers look for the active one: the action runs with this thread's (pyspark's
+    inheritable_thread_target). A classic session is the process's: nothing to carry."""
+    from pyspark.sql import SparkSession
+
+    from segspark.engine import is_connect
+
+    session = SparkSession.getActiveSession()
+    if session is None or not is_connect(session):
+        return action
+    from pyspark.util import inheritable_thread_target
+
+    return inheritable_thread_target(session)(action)

@@ -99,3 +99,14 @@ def lakehouse_session(spark):
             pytest.fail(message)
         pytest.skip(message)
     return spark
+
+
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory) -> str:
+    """sc://127.0.0.1:PORT of a Connect server that lives as long as the test session."""
+    pytest.importorskip("grpc", reason="the Connect client needs pyspark's connect extra (make venv installs it)")
+    from tests.connect import server
+
+    started = server.start(tmp_path_factory.mktemp("connect-server"))
+    yield started.url
+    started.stop()

@@ -155,7 +155,22 @@ def run(main: Callable[[], int | None], job: str) -> None:
         yarn.report(False, f"{message or job + ': failed'} (exit {code})")
     else:
         yarn.report(True, f"{job}: published {runs.PUBLISHED[-1]}" if runs.PUBLISHED else f"{job}: done")
+    _stop_remote_session()
     sys.exit(code)
+
+
+def _stop_remote_session() -> None:
+    """End a Spark Connect session before the interpreter does: a spark.ml model still referenced at
+    exit asks the server to drop it from a finalizer, where gRPC can no longer start its thread, and
+    the process hangs. With the session stopped pyspark skips that call (the server drops the
+    session's models with it)."""
+    if not os.environ.get("SPARK_REMOTE"):
+        return
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:

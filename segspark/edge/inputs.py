@@ -11,7 +11,6 @@ import glob
 import os
 import re
 
-from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -92,7 +91,7 @@ def check_input_exists(path: str) -> None:
     """Refuse, before Spark starts, a `file:` input path or glob that names nothing. A path without
     a scheme is on the session's default filesystem (HDFS on most clusters), known only once Spark
     is up: it is checked when its files are listed."""
-    if paths.scheme(path) != "file":
+    if paths.scheme(path) != "file" or os.environ.get("SPARK_REMOTE"):  # a Connect server's disk is not ours
         return
     target = local_path(path)
     found = glob.glob(target) if any(mark in target for mark in "*?[") else os.path.exists(target)
@@ -112,8 +111,21 @@ def list_input_files(spark: SparkSession, path: str) -> list[str]:
     return sorted(paths.decoded(file) for file in files)
 
 
+def _java_error() -> type[Exception]:
+    """py4j's error type where py4j is installed (a thin Spark Connect client has none)."""
+    try:
+        from py4j.protocol import Py4JJavaError
+    except ImportError:
+        return PySparkException
+    return Py4JJavaError
+
+
 def read_first_line(spark: SparkSession, file: str) -> str | None:
-    """The first line of a (possibly compressed) file, read on the driver through Hadoop's FS."""
+    """The first line of a (possibly compressed) file, read on the driver through Hadoop's FS (over
+    Spark Connect, Spark's text reader: the first split of one file starts at its first line)."""
+    if engine.is_connect(spark):
+        rows = spark.read.text(paths.glob_escaped(file)).limit(1).collect()
+        return rows[0][0] if rows else None
     jvm = spark.sparkContext._jvm
     hadoop_path, filesystem = paths.hadoop(spark, file)
     stream = filesystem.open(hadoop_path)
@@ -187,7 +199,7 @@ def _read_table(spark: SparkSession, name: str, source_format: SourceFormat, as_
             first = str(error).strip().splitlines()[0]
             raise InputError(f"--input-table {name} {as_of}: the table cannot be read so ({first})") from None
         raise
-    except (Py4JJavaError, PySparkException) as error:  # a format's own: Iceberg's unknown snapshot or tag
+    except (_java_error(), PySparkException) as error:  # a format's own: Iceberg's unknown snapshot or tag
         if not as_of:
             raise
         first = str(error).strip().splitlines()[0]
@@ -249,9 +261,9 @@ def _read_parquet(spark: SparkSession, files: list[str], source_format: SourceFo
     for file in files:
         try:
             file_schema = reader.parquet_schema(file)
-        except Py4JJavaError as error:
-            cause = error.java_exception.toString().splitlines()[0]
-            raise InputError(f"{file}: not a readable Parquet file ({cause})") from None
+        except (_java_error(), PySparkException) as error:
+            detail = error.java_exception.toString() if hasattr(error, "java_exception") else str(error)
+            raise InputError(f"{file}: not a readable Parquet file ({detail.splitlines()[0]})") from None
         check_source_columns(file_schema, source_format.schema, file)
         groups.setdefault(file_schema.json(), []).append(file)
     frames = [

@@ -22,8 +22,9 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
+
+from segspark.engine import is_connect
 
 #: Object stores: a file is written whole or not at all, and a rename is a copy.
 OBJECT_STORES = ("s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss", "cos", "cosn", "obs")
@@ -103,6 +104,13 @@ def join(base: str, *parts: str) -> str:
 # --- Hadoop: every path once Spark is up ------------------------------------------------------
 
 
+def _connect():
+    """The same operations over Spark Connect (no py4j): segspark.edge.connect_files."""
+    from segspark.edge import connect_files
+
+    return connect_files
+
+
 def _hadoop_conf(spark: SparkSession):
     return spark.sparkContext._jsc.hadoopConfiguration()
 
@@ -116,7 +124,10 @@ def hadoop(spark: SparkSession, path: str):
 def qualified(spark: SparkSession, path: str) -> str:
     """`path` as Hadoop qualifies it: a path without a scheme gets the default filesystem's scheme
     and authority (and a relative one its working folder). Where the filesystem cannot be reached
-    from here (e.g. hdfs:/// without a namenode), the path as given."""
+    from here (e.g. hdfs:/// without a namenode), the path as given. Over Spark Connect, the path
+    as given: the server qualifies it where it reads or writes it."""
+    if is_connect(spark):
+        return path
     try:
         hadoop_path, filesystem = hadoop(spark, path)
         return str(filesystem.makeQualified(hadoop_path).toString())
@@ -125,6 +136,8 @@ def qualified(spark: SparkSession, path: str) -> str:
 
 
 def exists(spark: SparkSession, path: str) -> bool:
+    if is_connect(spark):
+        return _connect().exists(spark, path)
     if is_local(path):
         return os.path.exists(local_path(path))
     hadoop_path, filesystem = hadoop(spark, path)
@@ -133,6 +146,8 @@ def exists(spark: SparkSession, path: str) -> bool:
 
 def list_names(spark: SparkSession, folder: str) -> list[str]:
     """The names of the entries of a folder (none if it does not exist), sorted."""
+    if is_connect(spark):
+        return _connect().list_names(spark, folder)
     if is_local(folder):
         target = local_path(folder)
         return sorted(os.listdir(target)) if os.path.isdir(target) else []
@@ -145,10 +160,14 @@ def list_names(spark: SparkSession, folder: str) -> list[str]:
 def read_text(spark: SparkSession, path: str) -> str:
     """A small text file (a pointer, a metadata file) from a local or Hadoop path (no Spark job).
     A missing file raises FileNotFoundError on every filesystem."""
+    if is_connect(spark):
+        return _connect().read_text(spark, path)
     if is_local(path):
         with open(local_path(path), encoding="utf-8") as handle:
             return handle.read()
     hadoop_path, filesystem = hadoop(spark, path)
+    from py4j.protocol import Py4JJavaError
+
     try:
         stream = filesystem.open(hadoop_path)
     except Py4JJavaError as error:
@@ -173,6 +192,9 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     old file and then renames, so for a moment there is none: readers of LATEST then take the
     newest complete run (`segspark.edge.runs.current_run`).
     """
+    if is_connect(spark):
+        _connect().write_text(spark, path, text)
+        return
     data = bytearray(text.encode("utf-8"))
     if not is_local(path):
         hadoop_target, filesystem = hadoop(spark, path)
@@ -225,6 +247,8 @@ def _rename_over(file_context, temporary, target, overwrite) -> None:
 
 def move(spark: SparkSession, source: str, target: str) -> None:
     """Rename a written folder into place (one step on HDFS and local disks)."""
+    if is_connect(spark):
+        _connect().refuse(f"moving {source} to {target}")
     if is_local(source) and is_local(target):
         os.replace(local_path(source), local_path(target))
         return
@@ -240,6 +264,8 @@ def create_exclusive(spark: SparkSession, path: str, text: str) -> bool:
     (create without overwrite). An object store checks and then writes, so two creators at the
     same instant could both succeed there (docs/tables.md says so).
     """
+    if is_connect(spark):
+        _connect().refuse(f"a lock file ({path})")
     if not is_local(path):
         hadoop_target, filesystem = hadoop(spark, path)
         path = (None if scheme(path) in OBJECT_STORES else _local_file(hadoop_target, filesystem)) or path
@@ -268,6 +294,8 @@ def create_exclusive(spark: SparkSession, path: str, text: str) -> bool:
 
 def delete(spark: SparkSession, path: str) -> None:
     """Delete a file (nothing where there is none)."""
+    if is_connect(spark):
+        _connect().refuse(f"deleting {path}")
     if is_local(path):
         if os.path.exists(local_path(path)):
             os.remove(local_path(path))
@@ -278,6 +306,8 @@ def delete(spark: SparkSession, path: str) -> None:
 
 def delete_tree(spark: SparkSession, path: str) -> None:
     """Delete a folder and what it holds (nothing where there is none)."""
+    if is_connect(spark):
+        _connect().refuse(f"deleting {path}")
     if is_local(path):
         shutil.rmtree(local_path(path), ignore_errors=True)
         return

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
+from segspark import engine as engine_
 from segspark.clustering import model, rfm, segments
 from segspark.clustering.space import FeatureSpace
 from segspark.config import Settings
@@ -36,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--input", help="order lines: a file, a folder or a glob (or --input-table)")
     parser.add_argument("--output", required=True, help="folder that receives runs/<run_id>/ and LATEST")
+    parser.add_argument(
+        "--remote", metavar="sc://HOST:PORT", help="run over Spark Connect (as SPARK_REMOTE; docs/running.md)"
+    )
     parser.add_argument(
         "--as-of",
         metavar="DATE",
@@ -61,6 +65,7 @@ class Options:
 
 def options(argv: list[str] | None = None) -> Options:
     args = parse_args(argv)
+    workflow.use_remote(args.remote)
     settings = Settings.load(args.conf_file)
     given_input = workflow.input_option(args)
     if not given_input:
@@ -195,11 +200,12 @@ def publish(run: Run, ingested: workflow.Ingested, scoring: dict, features: dict
     """summary.json, then LATEST replaced: the scoring is visible only once complete."""
     spark, accounted, quality = run.spark, ingested.accounted, ingested.quality
     run_summary = summary.build_summary(
-        run.folder.run_id, run.input_path, run.options.source_format, accounted.counts, spark.sparkContext.master,
+        run.folder.run_id, run.input_path, run.options.source_format, accounted.counts, session.master(spark),
         time.monotonic() - run.started, quality=quality, **({"features": features} if features else {}),
         scoring=scoring,
     )  # fmt: skip
     run_summary["run"]["guarantees"] = session.guarantees(spark)
+    run_summary["run"]["engine"] = engine_.of(spark).name
     outputs.write_json(spark, run.folder.file(runs.SUMMARY), run_summary)
     accounted.release()
     workflow.publish_run(spark, run.folder, run_summary, run.tables, "score_customers")  # the tables, then LATEST

@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--input", help="order lines: a file, a folder or a glob (CSV or Parquet); default: the built-in sample"
     )
     parser.add_argument("--output", help="folder that receives runs/<run_id>/ and LATEST")
+    parser.add_argument(
+        "--remote", metavar="sc://HOST:PORT", help="run over Spark Connect (as SPARK_REMOTE; docs/running.md)"
+    )
     cli.add_input_options(parser)
     parser.add_argument("--k", type=int, help="segment with this k instead of choosing it from the elbow")
     parser.add_argument("--k-range", help="the sweep's k_min..k_max, e.g. 1..15 (default from conf)")
@@ -102,6 +105,7 @@ def options(argv: list[str] | None = None) -> Options:
     """The run's options, read once and checked before Spark starts: a mistake here is said at once
     (exit 64), not after ingest or the sweep."""
     args = parse_args(argv)
+    workflow.use_remote(args.remote)
     settings = Settings.load(args.conf_file)
     k_min, k_max = _k_range(args, settings)
     output = args.output or paths.local_uri(project_path(settings.output_dir))
@@ -216,7 +220,7 @@ def ensure_sample(spark: SparkSession, sample: SampleSettings, output: str) -> s
     a local master under data/ (on the driver's disk, whatever the default filesystem); on a cluster
     (whose executors cannot read the driver's disk) or where segspark is installed (site-packages is
     no place to write), under the output folder."""
-    if IN_CHECKOUT and spark.sparkContext.master.startswith("local"):
+    if IN_CHECKOUT and session.master(spark).startswith("local"):
         path = paths.local_uri(project_path(sample.path))
     else:
         path = paths.join(output, "built-in-sample")
@@ -389,7 +393,7 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
     spark, options, folder = run.spark, run.options, run.folder
     accounted = ingested.accounted
     run_summary = summary.build_summary(
-        folder.run_id, run.input_path, options.source_format, accounted.counts, spark.sparkContext.master,
+        folder.run_id, run.input_path, options.source_format, accounted.counts, session.master(spark),
         quality=ingested.quality, features=features_block(run, swept.space, accounted.features),
         elbow=[point.as_dict() for point in swept.elbow.points], model=segmented.model_summary,
         refresh=segmented.refresh,
@@ -405,7 +409,7 @@ def publish(run: Run, ingested: workflow.Ingested, swept: Swept, segmented: Segm
         print(outputs.write_pngs(figures, folder.file("charts")))
     run.phases.end("report")
     run_summary = summary.with_timing(
-        run_summary, run.phases, pseudonym_key=key_source, guarantees=session.guarantees(spark)
+        run_summary, run.phases, pseudonym_key=key_source, guarantees=session.guarantees(spark), engine=run.engine.name
     )
     outputs.write_json(spark, folder.file(runs.SUMMARY), run_summary)
     segmented.customers.unpersist()

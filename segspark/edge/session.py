@@ -24,13 +24,14 @@ from __future__ import annotations
 import os
 import shlex
 
-from pyspark import SparkConf, SparkContext
+from pyspark.conf import SparkConf
 from pyspark.sql import SparkSession
 
 from segspark.compat import check_spark_version
 from segspark.config import IN_CHECKOUT, conf_resource
 from segspark.edge import lakehouse, paths
 from segspark.edge.paths import local_path, local_uri
+from segspark.engine import is_connect
 from segspark.errors import InputError, UsageError
 
 REQUIRED = {
@@ -99,6 +100,8 @@ def file_defaults(everything: bool = False) -> dict[str, str]:
 
 def launch_conf() -> SparkConf:
     """The settings the launcher gave (spark-submit's --conf and properties file, or the builder's)."""
+    from pyspark import SparkContext  # classic only: a thin Connect client (pyspark-client) has none
+
     SparkContext._ensure_initialized()  # in spark-submit, its JVM: the settings are its system properties
     return SparkConf()
 
@@ -202,6 +205,8 @@ def built_in_catalog_folder(output: str) -> str:
 
 def _hadoop_default_fs() -> str | None:
     """fs.defaultFS as Hadoop's own configuration files (core-site.xml) give it, before Spark starts."""
+    from pyspark import SparkContext
+
     return SparkContext._jvm.org.apache.hadoop.conf.Configuration().get("fs.defaultFS")
 
 
@@ -213,6 +218,11 @@ def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     no catalog configured, it gets the built-in one kept under that folder (`local_catalog`).
     """
     check_spark_version()
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:
+        return start_remote(app_name, remote, catalog_for)
+    from pyspark import SparkContext
+
     context = SparkContext._active_spark_context  # e.g. a notebook's, the tests': its settings are fixed
     if context is not None:
         given = dict(context.getConf().getAll())
@@ -233,6 +243,35 @@ def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     return spark
 
 
+def start_remote(app_name: str, remote: str, catalog_for: str | None = None) -> SparkSession:
+    """A Spark Connect session (SPARK_REMOTE, or --remote): the server's context is fixed, so what
+    the job sets is its session's SQL settings (segspark's required and default ones, and
+    spark-defaults.conf's) and the DataFrame-write committer, as for a running context; a line says
+    where the server's speculation is on. Tables need a publishing lock Connect cannot make."""
+    if catalog_for is not None:
+        from segspark.edge.connect_files import UNSUPPORTED
+
+        raise UsageError(UNSUPPORTED.format(what="publishing or reading runs in tables (a lock file)"))
+    spark = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
+    wanted = {key: value for key, value in {**file_defaults(), **DEFAULTS}.items() if key.startswith("spark.sql.")}
+    wanted.update({key: value for key, (value, _) in REQUIRED.items() if key.startswith("spark.sql.")})
+    wanted[SESSION_COMMITTER] = REQUIRED[COMMITTER][0]
+    for key, value in wanted.items():
+        spark.conf.set(key, value)
+    speculation = (spark.conf.get("spark.speculation", None) or "false").strip().lower()
+    if speculation != "false":
+        print(
+            f"segspark: spark.speculation={speculation} on the Spark Connect server cannot be changed by a job: "
+            f"{REQUIRED['spark.speculation'][1]}"
+        )
+    return spark
+
+
+def master(spark: SparkSession) -> str:
+    """The session's master (its server's, over Spark Connect)."""
+    return spark.conf.get("spark.master", None) or "unknown"
+
+
 def catalog_settings(output: str, given: dict[str, str]) -> dict[str, str]:
     """What a run that uses tables adds to the session: nothing where a catalog is configured (Hive
     support turned on where only a hive-site.xml says so); else the built-in catalog of `output`."""
@@ -244,6 +283,8 @@ def catalog_settings(output: str, given: dict[str, str]) -> dict[str, str]:
     os.makedirs(folder, exist_ok=True)
     check_catalog_free(folder)
     # Derby writes its log to the working folder unless told otherwise; before the metastore starts
+    from pyspark import SparkContext
+
     SparkContext._jvm.java.lang.System.setProperty("derby.stream.error.file", os.path.join(folder, "derby.log"))
     return local_catalog(folder)
 
@@ -276,7 +317,7 @@ DERBY_BUSY = (
 
 def built_in_warehouse(spark: SparkSession, output: str) -> str | None:
     """The warehouse of `output`'s built-in catalog where the session uses it, else None."""
-    if not paths.is_local(output):
+    if not paths.is_local(output) or is_connect(spark):
         return None
     built_in = local_catalog(built_in_catalog_folder(output))
     if spark.sparkContext.getConf().get(_METASTORE_URL, None) != built_in[_METASTORE_URL]:
@@ -302,6 +343,8 @@ def _wheels_importable_on_workers(spark: SparkSession) -> None:
     """A wheel given with --py-files (`--py-files segspark-0.2.0-py3-none-any.whl`, as schedulers hand
     jobs over) reaches every executor, but PySpark puts only .zip, .egg and .jar files on the Python
     workers' path; a wheel is a zip too, so it is put there as well (SparkContext keeps that list)."""
+    if is_connect(spark):
+        return
     context = spark.sparkContext
     for path in (context.getConf().get("spark.submit.pyFiles", "") or "").split(","):
         name = os.path.basename(path)
@@ -311,7 +354,10 @@ def _wheels_importable_on_workers(spark: SparkSession) -> None:
 
 def guarantees(spark: SparkSession) -> dict[str, str | None]:
     """The settings the guarantees rest on, as they hold in the run's session (summary.json): the
-    context's speculation and Hadoop committer; the session's SQL settings and DataFrame-write committer."""
+    context's speculation and Hadoop committer; the session's SQL settings and DataFrame-write committer
+    (over Spark Connect: each as the server's session gives it)."""
+    if is_connect(spark):
+        return {key: spark.conf.get(key, None) for key in RECORDED}
     conf = spark.sparkContext.getConf()
     recorded = {key: conf.get(key, None) for key in RECORDED}
     for key in (*(key for key in REQUIRED if key.startswith("spark.sql.")), SESSION_COMMITTER):

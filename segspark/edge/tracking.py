@@ -65,6 +65,11 @@ def check(settings: TrackingSettings, output: str) -> None:
     for the local store), and, where tracking is required, the store answering."""
     if not settings.on:
         return
+    if os.environ.get("SPARK_REMOTE"):
+        raise UsageError(
+            "--track mlflow over Spark Connect: not yet (MLflow's Spark model flavour saves through a scratch "
+            "folder that Spark Connect cannot delete); run without --track, or in classic mode"
+        )
     mlflow = _mlflow()
     if not os.environ.get("MLFLOW_TRACKING_URI") and not paths.is_local(output):
         raise UsageError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import shlex
 import time
 from dataclasses import dataclass
@@ -466,3 +467,11 @@ def _not_comparable(reason: str, path: str, explicit: bool, skipped_run: str | N
     if explicit:
         raise InputError(f"--previous {path}: cannot compare with it: {reason}")
     return refresh.NotCompared(reason, skipped_run)
+
+
+def use_remote(remote: str | None) -> None:
+    """--remote sc://HOST:PORT: the session is a Spark Connect one (pyspark reads SPARK_REMOTE too)."""
+    if remote:
+        if not remote.startswith("sc://"):
+            raise UsageError(f"--remote {remote}: a Spark Connect URL is sc://HOST:PORT")
+        os.environ["SPARK_REMOTE"] = remote

@@ -13,10 +13,10 @@ that fails (another Spark, another deploy mode) nothing is reported and Spark's 
 
 from __future__ import annotations
 
-from pyspark import SparkContext
+import os
 
 
-def _application_master(context: SparkContext):
+def _application_master(context):
     """The running ApplicationMaster in YARN cluster deploy mode, else None."""
     conf = context.getConf()
     if not context.master.startswith("yarn") or conf.get("spark.submit.deployMode", "client") != "cluster":
@@ -28,6 +28,10 @@ def _application_master(context: SparkContext):
 def report(succeeded: bool, message: str) -> bool:
     """Make `message` the YARN application's diagnostics and end it with its final status, when the
     driver runs in YARN's cluster deploy mode. True if reported."""
+    if os.environ.get("SPARK_REMOTE"):
+        return False  # a Spark Connect client: no driver of its own to report
+    from pyspark import SparkContext
+
     context = SparkContext._active_spark_context
     if context is None:
         return False

@@ -24,23 +24,25 @@ class Phases:
     """Wall seconds and Spark jobs per phase of a run, printed as each ends and kept for summary.json.
 
     On small data a Spark job costs tens of milliseconds whatever it does, so the job count is the
-    other half of a phase's cost; `jobs_started` reads the session's job counter (segspark.jvm).
+    other half of a phase's cost; `jobs_started` reads the session's job counter (segspark.engine),
+    which Spark Connect does not give: there every phase's job count is None (summary.json: null).
     """
 
-    def __init__(self, job: str, jobs_started: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, job: str, jobs_started: Callable[[], int | None] = lambda: 0) -> None:
         self.job = job
         self.jobs_started = jobs_started
         self.started = self.last = time.monotonic()
         self.last_jobs = jobs_started()
         self.seconds: dict[str, float] = {}
-        self.spark_jobs: dict[str, int] = {}
+        self.spark_jobs: dict[str, int | None] = {}
 
     def end(self, phase: str) -> None:
         now, jobs = time.monotonic(), self.jobs_started()
         self.seconds[phase] = round(now - self.last, 1)
-        self.spark_jobs[phase] = jobs - self.last_jobs
+        self.spark_jobs[phase] = None if jobs is None else jobs - self.last_jobs
         self.last, self.last_jobs = now, jobs
-        print(f"{self.job}: {phase} took {self.seconds[phase]:.1f} s, {self.spark_jobs[phase]} Spark jobs", flush=True)
+        counted = "Spark jobs not counted" if jobs is None else f"{self.spark_jobs[phase]} Spark jobs"
+        print(f"{self.job}: {phase} took {self.seconds[phase]:.1f} s, {counted}", flush=True)
 
     def total(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -89,7 +91,11 @@ def with_timing(summary: dict[str, Any], phases: Phases, **run: Any) -> dict[str
         **run,
         "seconds": phases.total(),
         "phases": dict(phases.seconds),
-        "spark_jobs": dict(phases.spark_jobs),
+        **(
+            {"spark_jobs": None, "spark_jobs_unavailable": "the session gives no job counter (Spark Connect)"}
+            if None in phases.spark_jobs.values()
+            else {"spark_jobs": dict(phases.spark_jobs)}
+        ),
     }
     return timed
 

@@ -1,5 +1,5 @@
-"""A local Spark Connect server (tests/connect/server.py) for the tests that run segspark over Spark
-Connect; the tests' own SparkSession stays classic. A Connect client switches the whole Python
+"""The Connect side of tests/connect (the server is tests/conftest.py's `connect_server`); the tests'
+own SparkSession stays classic. A Connect client switches the whole Python
 process into Connect mode, so the Connect side of each test runs in a child process
 (`python -m tests.connect.runner ...`), as a thin client would.
 """
@@ -12,19 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
-from tests.connect import server
-
-
-@pytest.fixture(scope="session")
-def connect_server(tmp_path_factory) -> str:
-    """sc://127.0.0.1:PORT of a Connect server that lives as long as the test session."""
-    pytest.importorskip("grpc", reason="the Connect client needs pyspark's connect extra (make venv installs it)")
-    started = server.start(tmp_path_factory.mktemp("connect-server"))
-    yield started.url
-    started.stop()
 
 
 def run_over_connect(remote: str, task: str, request: dict, folder: Path) -> dict:

@@ -37,7 +37,7 @@ def customers(output) -> pd.DataFrame:
     return pd.read_parquet(published(output) / "customers").sort_values("customer_id", ignore_index=True)
 
 
-def test_the_wheel_runs_as_a_console_script_and_through_spark_submit_without_a_checkout(tmp_path):
+def test_the_wheel_runs_as_a_console_script_through_spark_submit_and_over_spark_connect(tmp_path, connect_server):
     run(["make", "dist"], cwd=REPO, env=os.environ)
     (wheel,) = glob.glob(str(REPO / "dist" / "segspark-*-py3-none-any.whl"))
     entry = REPO / "dist" / "segment_customers.py"
@@ -49,15 +49,24 @@ def test_the_wheel_runs_as_a_console_script_and_through_spark_submit_without_a_c
     venv = tmp_path / "venv"
     run(["python3", "-m", "venv", str(venv)], cwd=work, env=env)  # the machine's Python, not the checkout's venv
     run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(REPO / "constraints.txt"), wheel], cwd=work, env=env
-    )
+        [str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(REPO / "constraints.txt"), f"{wheel}[connect]"],
+        cwd=work, env=env,
+    )  # fmt: skip
 
     # 1. the console script, local mode, from a folder that is not the checkout
     console = run([str(venv / "bin" / "segspark-segment"), "--input", "orders.csv", "--output", "by-console", *ARGS],
                   cwd=work, env=env)  # fmt: skip
     assert "published: file:" + str(work / "by-console") in console.stdout
 
-    # 2. spark-submit with the wheel as --py-files, segspark itself not installed: the cluster's form
+    # 2. the same console script as a Spark Connect client of a server it shares no folder with but the data's
+    remote = run(
+        [str(venv / "bin" / "segspark-segment"), "--remote", connect_server, "--input", f"file://{orders}",
+         "--output", str(work / "by-connect"), *ARGS],
+        cwd=work, env=env,
+    )  # fmt: skip
+    assert "published: " + str(work / "by-connect") in remote.stdout
+
+    # 3. spark-submit with the wheel as --py-files, segspark itself not installed: the cluster's form
     run([str(venv / "bin" / "pip"), "uninstall", "--quiet", "--yes", "segspark"], cwd=work, env=env)
     submitted = run(
         [str(venv / "bin" / "spark-submit"), "--master", "local[2]", "--py-files", wheel, str(entry),
@@ -72,3 +81,4 @@ def test_the_wheel_runs_as_a_console_script_and_through_spark_submit_without_a_c
     assert len(expected) == 40 and expected["segment"].nunique() >= 2
     pd.testing.assert_frame_equal(customers(work / "by-console"), expected, check_exact=True)
     pd.testing.assert_frame_equal(customers(work / "by-spark-submit"), expected, check_exact=True)
+    pd.testing.assert_frame_equal(customers(work / "by-connect"), expected, check_exact=True)
