@@ -12,10 +12,11 @@ uses the client's own file calls. What Spark Connect offers, and what each opera
   server). An object store shows the new object whole; HDFS and a local disk can show a partial
   file for the moment of the copy (readers of LATEST then take the newest complete run);
   a server on a local disk must allow it (`spark.connect.copyFromLocalToFs.allowDestLocal=true`).
-- move, delete, create_exclusive: Spark Connect has no rename, delete or exclusive create. A run
-  does not need them (its folder is written in place; `summary.json` last marks it complete);
-  the operations that would (a publishing lock for tables, MLflow's scratch folder) are refused
-  before the run starts (`UNSUPPORTED`).
+- move, delete, create_exclusive: Spark Connect has no rename, delete or exclusive create, and a
+  run does not need them: its folder is written in place (`summary.json` last marks it complete),
+  the built-in sample too (its `_SUCCESS` last: `paths.write_folder`), the tables' publishing lock
+  is a view (segspark.edge.locks), and MLflow is given no model to copy (segspark.edge.tracking).
+  A call here is refused in one line (`UNSUPPORTED`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import shutil
-import uuid
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -39,21 +38,23 @@ def write_customers(customers: DataFrame, count: int, path: str) -> None:
 def write_order_lines(lines: DataFrame, path: str, file_format: str) -> None:
     """Write order lines as CSV (with a header, RFC 4180 quoting) or Parquet; never over a path.
 
-    Spark writes into a temporary folder next to `path`, which is renamed into place only when the
-    write job has committed, so an interrupted write leaves no half data set at `path`.
+    Visible whole only (`paths.write_folder`): an interrupted write leaves no half data set at
+    `path` (over Spark Connect, one without its `_SUCCESS`).
     """
     spark = lines.sparkSession
     if paths.exists(spark, path):
         raise UsageError(f"{path} exists already; choose another path or remove it")
-    temporary = f"{path.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
-    writer = lines.write.mode("errorifexists")
-    if file_format == "csv":
-        writer.options(header=True, escape='"').csv(temporary)
-    elif file_format == "parquet":
-        writer.parquet(temporary)
-    else:
+    if file_format not in ("csv", "parquet"):
         raise UsageError(f"unknown file format {file_format!r}; use csv or parquet")
-    paths.move(spark, temporary, path)
+
+    def write(folder: str) -> None:
+        writer = lines.write.mode("error")  # the name both classic and Connect writers take
+        if file_format == "csv":
+            writer.options(header=True, escape='"').csv(folder)
+        else:
+            writer.parquet(folder)
+
+    paths.write_folder(spark, path, write)
 
 
 def write_model_metadata(spark: SparkSession, path: str, metadata: dict) -> None:

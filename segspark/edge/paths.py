@@ -20,6 +20,7 @@ import re
 import shutil
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import unquote
 
 from pyspark.sql import SparkSession
@@ -255,6 +256,23 @@ def move(spark: SparkSession, source: str, target: str) -> None:
     source_path, filesystem = hadoop(spark, source)
     if not filesystem.rename(source_path, hadoop(spark, target)[0]):
         raise OSError(f"could not move {source} to {target}")
+
+
+def write_folder(spark: SparkSession, path: str, write: Callable[[str], None]) -> None:
+    """A folder of Spark output (`write(folder)`) made visible whole at `path`: written beside it and
+    renamed into place once the write job committed. Over Spark Connect, which has no rename, it is
+    written at `path` itself, where the committer's `_SUCCESS`, written last, says it is whole:
+    readers of such a folder wait for that (`SUCCESS`)."""
+    if is_connect(spark):
+        write(path)
+        return
+    temporary = f"{path.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
+    write(temporary)
+    move(spark, temporary, path)
+
+
+#: The marker Spark's file committers write last into a folder a write job made.
+SUCCESS = "_SUCCESS"
 
 
 def create_exclusive(spark: SparkSession, path: str, text: str) -> bool:

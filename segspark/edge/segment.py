@@ -26,7 +26,7 @@ from segspark.clustering import space as space_
 from segspark.config import IN_CHECKOUT, SampleSettings, Settings, project_path
 from segspark.edge import cli, outputs, paths, runs, session, tables, tracking, workflow
 from segspark.edge import inputs as segio
-from segspark.errors import UsageError
+from segspark.errors import InputError, UsageError
 from segspark.orders import datagen
 from segspark.orders.feature_sets import FeatureSet
 from segspark.orders.formats import SourceFormat
@@ -218,13 +218,18 @@ def start(options: Options) -> Run:
 def ensure_sample(spark: SparkSession, sample: SampleSettings, output: str) -> str:
     """The built-in sample: the generator at its configured size, made once and kept: in a checkout on
     a local master under data/ (on the driver's disk, whatever the default filesystem); on a cluster
-    (whose executors cannot read the driver's disk) or where segspark is installed (site-packages is
-    no place to write), under the output folder."""
-    if IN_CHECKOUT and session.master(spark).startswith("local"):
+    (whose executors cannot read the driver's disk), over Spark Connect (the driver is the server)
+    or where segspark is installed (site-packages is no place to write), under the output folder."""
+    if IN_CHECKOUT and session.driver_is_here(spark) and session.master(spark).startswith("local"):
         path = paths.local_uri(project_path(sample.path))
     else:
         path = paths.join(output, "built-in-sample")
-    if not paths.exists(spark, path):
+    if not paths.exists(spark, paths.join(path, paths.SUCCESS)):
+        if paths.exists(spark, path):
+            raise InputError(
+                f"{path}: the built-in sample there is incomplete (no {paths.SUCCESS}: the run making it was "
+                "stopped); remove the folder, or give --input"
+            )
         lines = datagen.generate_order_lines(spark, lines=sample.lines, seed=sample.seed)
         outputs.write_order_lines(datagen.as_export_text(lines), path, "csv")
         print(f"{JOB}: made the built-in sample at {path}")

@@ -220,7 +220,7 @@ def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     check_spark_version()
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
-        return start_remote(app_name, remote, catalog_for)
+        return start_remote(app_name, remote)  # the server's catalog, whatever `catalog_for`
     from pyspark import SparkContext
 
     context = SparkContext._active_spark_context  # e.g. a notebook's, the tests': its settings are fixed
@@ -243,15 +243,12 @@ def start(app_name: str, catalog_for: str | None = None) -> SparkSession:
     return spark
 
 
-def start_remote(app_name: str, remote: str, catalog_for: str | None = None) -> SparkSession:
+def start_remote(app_name: str, remote: str) -> SparkSession:
     """A Spark Connect session (SPARK_REMOTE, or --remote): the server's context is fixed, so what
     the job sets is its session's SQL settings (segspark's required and default ones, and
     spark-defaults.conf's) and the DataFrame-write committer, as for a running context; a line says
-    where the server's speculation is on. Tables need a publishing lock Connect cannot make."""
-    if catalog_for is not None:
-        from segspark.edge.connect_files import UNSUPPORTED
-
-        raise UsageError(UNSUPPORTED.format(what="publishing or reading runs in tables (a lock file)"))
+    where the server's speculation is on. Tables are in the server's catalog, set when it starts
+    (an in-memory one is refused by segspark.edge.tables)."""
     spark = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
     wanted = {key: value for key, value in {**file_defaults(), **DEFAULTS}.items() if key.startswith("spark.sql.")}
     wanted.update({key: value for key, (value, _) in REQUIRED.items() if key.startswith("spark.sql.")})
@@ -265,6 +262,11 @@ def start_remote(app_name: str, remote: str, catalog_for: str | None = None) -> 
             f"{REQUIRED['spark.speculation'][1]}"
         )
     return spark
+
+
+def driver_is_here(spark: SparkSession) -> bool:
+    """Whether the session's driver is this process (not a Spark Connect server's)."""
+    return not is_connect(spark)
 
 
 def master(spark: SparkSession) -> str:

@@ -11,7 +11,8 @@ the view reads through `segspark_runs`, so a run killed in between is not curren
 under a run_id no `segspark_runs` row names; publishing the run again appends only what is
 missing). One publisher at a time: two appends to one table at once share its `_temporary/0`
 folder in this Spark (measured: one failed, two others silently lost 25% and 12% of their rows),
-so creating and appending happen under a lock file in the database's folder (`publishing`).
+so creating and appending happen under the database's publishing lock (`publishing`: a file in the
+database's folder, over Spark Connect a view in the database, segspark.edge.locks).
 One database holds one output folder's segmentation (its `segspark_current`) on one feature set
 (the tables' columns are the set's features: another set is refused, naming the set the database
 holds; publish it into a database of its own), and a built-in
@@ -38,7 +39,7 @@ from pyspark.sql import types as T
 
 from segspark.clustering import rfm
 from segspark.clustering.segments import OUT_OF_RANGE, SEGMENT
-from segspark.edge import lakehouse, paths
+from segspark.edge import lakehouse, locks, paths
 from segspark.errors import InputError, UsageError
 from segspark.orders.feature_sets import FeatureSet
 from segspark.schemas import (
@@ -120,8 +121,6 @@ class Tables:
         return table_schemas(self.feature_set)[table][0]
 
 
-#: The lock file in a database's folder while a run creates or appends to its tables.
-LOCK = "_segspark_publishing"
 #: How long a publisher waits for another's lock before it stops, saying whose it is.
 LOCK_WAIT_SECONDS = 300.0
 
@@ -182,14 +181,20 @@ def define_current_view(spark: SparkSession, tables: Tables) -> None:
     try:
         spark.sql(current_view_sql(tables))
     except (AnalysisException, UnsupportedOperationException) as error:
-        if "not supported by catalog" not in str(error) and "UNSUPPORTED_FEATURE" not in str(error):
-            raise
-        first = str(error).strip().splitlines()[0]
-        raise UsageError(
-            f"--publish-tables {tables.database}: its catalog keeps no views ({first}), and {CURRENT} is one: "
-            "publish into a catalog that does (Iceberg: type jdbc with jdbc.schema-version=V1, rest or hive; "
-            "docs/tables.md)"
-        ) from None
+        _refuse_without_views(tables, error)
+        raise
+
+
+def _refuse_without_views(tables: Tables, error: Exception) -> None:
+    """A catalog's refusal to keep a view (segspark_current, or the lock view over Spark Connect) as one line."""
+    if "not supported by catalog" not in str(error) and "UNSUPPORTED_FEATURE" not in str(error):
+        return
+    first = str(error).strip().splitlines()[0]
+    raise UsageError(
+        f"--publish-tables {tables.database}: its catalog keeps no views ({first}), and {CURRENT} is one: "
+        "publish into a catalog that does (Iceberg: type jdbc with jdbc.schema-version=V1, rest or hive; "
+        "docs/tables.md)"
+    ) from None
 
 
 def check_lasting_catalog(spark: SparkSession, database: str) -> None:
@@ -270,27 +275,36 @@ def check_one_output(spark: SparkSession, tables: Tables, output: str) -> None:
 
 @contextmanager
 def publishing(spark: SparkSession, tables: Tables, holder: str, wait_seconds: float | None = None) -> Iterator[None]:
-    """Hold the database's publishing lock (a file made in one step, `paths.create_exclusive`) while
-    creating or appending to its tables; a second publisher waits for it, then stops naming the holder."""
-    lock = paths.join(database_location(spark, tables.database), LOCK)
-    stamp = f"{holder}\n{datetime.now(timezone.utc).isoformat(timespec='seconds')}\n"
-    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
-    while not paths.create_exclusive(spark, lock, stamp):
+    """Hold the database's publishing lock (segspark.edge.locks: a file made in one step, or over Spark
+    Connect a view) while creating or appending to its tables; a second publisher waits for it, then
+    stops naming the holder."""
+    lock = locks.of(spark, tables.database, database_location(spark, tables.database))
+    since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    waited = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + waited
+    while not _take(lock, tables, holder, since):
         if time.monotonic() >= deadline:
             try:
-                held = " since ".join(paths.read_text(spark, lock).split("\n")[:2])
+                held = lock.holder()
             except Exception:  # noqa: BLE001 - released meanwhile
                 held = "another run"
             raise InputError(
-                f"--publish-tables {tables.database}: another run is publishing into it ({held}; lock "
-                f"{lock}); waited {wait_seconds if wait_seconds is not None else LOCK_WAIT_SECONDS:.0f} s. "
-                "If no run is publishing (one was killed), delete the lock file and publish again"
+                f"--publish-tables {tables.database}: another run is publishing into it ({held}; {lock.where}); "
+                f"waited {waited:.0f} s. If no run is publishing (one was killed), {lock.free_it} and publish again"
             )
         time.sleep(0.5)
     try:
         yield
     finally:
-        paths.delete(spark, lock)
+        lock.release()
+
+
+def _take(lock: locks.Lock, tables: Tables, holder: str, since: str) -> bool:
+    try:
+        return lock.take(holder, since)
+    except (AnalysisException, UnsupportedOperationException) as error:
+        _refuse_without_views(tables, error)
+        raise
 
 
 #: Columns segspark added to a table after its first release: a table without them gets them.

@@ -14,6 +14,7 @@ any work.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pyspark.sql import SparkSession
 
 import segspark
 from segspark.edge import paths, runs
+from segspark.engine import is_connect
 from segspark.errors import InputError, UsageError
 
 TRACKERS = ("none", "mlflow")
@@ -33,6 +35,11 @@ LOCAL_STORE = "mlflow"
 #: A server that does not answer costs seconds, not minutes (MLflow retries 7 times by default);
 #: set either yourself to change it.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+#: Why a run over Spark Connect is tracked without its model (the model stays in its run folder).
+MODEL_OVER_CONNECT = (
+    "MLflow's Spark flavour copies a model between Spark's filesystem and MLflow through Hadoop's FileSystem "
+    "by py4j, which a Spark Connect client does not have"
+)
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,15 @@ def check(settings: TrackingSettings, output: str) -> None:
     if not settings.on:
         return
     if os.environ.get("SPARK_REMOTE"):
-        raise UsageError(
-            "--track mlflow over Spark Connect: not yet (MLflow's Spark model flavour saves through a scratch "
-            "folder that Spark Connect cannot delete); run without --track, or in classic mode"
-        )
+        if settings.register_model:
+            raise UsageError(
+                f"--register-model over Spark Connect: {MODEL_OVER_CONNECT}; register it from classic mode"
+            )
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            raise UsageError(
+                "--track mlflow over Spark Connect: set MLFLOW_TRACKING_URI (the local store would go under the "
+                "output folder, which is the Connect server's, not this machine's)"
+            )
     mlflow = _mlflow()
     if not os.environ.get("MLFLOW_TRACKING_URI") and not paths.is_local(output):
         raise UsageError(
@@ -102,10 +114,14 @@ def record(
     mlflow = _mlflow()
     started, run_id = time.monotonic(), None
     scratch = paths.join(folder.output, "_mlflow_tmp")  # where MLflow saves the model through Spark
+    without_model = MODEL_OVER_CONNECT if is_connect(spark) else None
     try:
         experiment_id = _connect(mlflow, settings, folder.output)
         client = mlflow.MlflowClient()
-        run = client.create_run(experiment_id, run_name=folder.run_id, tags=tags(run_summary, folder))
+        run_tags = tags(run_summary, folder)
+        if without_model:
+            run_tags.update({"segspark.model_folder": folder.model_dir, "segspark.model_not_logged": without_model})
+        run = client.create_run(experiment_id, run_name=folder.run_id, tags=run_tags)
         run_id = run.info.run_id
         client.log_batch(run_id, metrics=[mlflow.entities.Metric(*m) for m in metrics(run_summary)],
                          params=[mlflow.entities.Param(k, v) for k, v in params(run_summary).items()])  # fmt: skip
@@ -113,18 +129,24 @@ def record(
             client.log_text(run_id, paths.read_text(spark, folder.file(name)), name)
         if "chart-elbow" in figures:
             client.log_figure(run_id, figures["chart-elbow"], "elbow.html")
-        with mlflow.start_run(run_id=run_id):
-            logged = mlflow.spark.log_model(
-                pipeline, artifact_path="model", signature=signature(model_metadata),
-                metadata={METADATA_KEY: dict(model_metadata)},
-                pip_requirements=[f"pyspark=={spark.version}", f"segspark=={segspark.__version__}"],
-                registered_model_name=settings.register_model,
-                dfs_tmpdir=scratch,
-            )  # fmt: skip
+        if without_model:
+            logged = None
+            client.log_text(run_id, json.dumps(dict(model_metadata), indent=2), "segspark-model.json")
+        else:
+            with mlflow.start_run(run_id=run_id):
+                logged = mlflow.spark.log_model(
+                    pipeline, artifact_path="model", signature=signature(model_metadata),
+                    metadata={METADATA_KEY: dict(model_metadata)},
+                    pip_requirements=[f"pyspark=={spark.version}", f"segspark=={segspark.__version__}"],
+                    registered_model_name=settings.register_model,
+                    dfs_tmpdir=scratch,
+                )  # fmt: skip
         client.set_terminated(run_id, "FINISHED")
-        paths.delete_tree(spark, scratch)
+        if not without_model:
+            paths.delete_tree(spark, scratch)
     except Exception as error:  # noqa: BLE001 - the tracker never costs a published run
-        paths.delete_tree(spark, scratch)
+        if not without_model:
+            paths.delete_tree(spark, scratch)
         if run_id is not None:
             try:
                 mlflow.MlflowClient().set_terminated(run_id, "FAILED")
@@ -141,11 +163,13 @@ def record(
         "tracking_uri": mlflow.get_tracking_uri(),
         "experiment_id": experiment_id,
         "run_id": run_id,
-        "model_uri": f"runs:/{run_id}/model",
+        "model_uri": None if without_model else f"runs:/{run_id}/model",
         "registered_model": f"models:/{settings.register_model}/{version}" if version else None,
         "seconds": round(time.monotonic() - started, 1),
     }
     registered = f"; registered as {tracked['registered_model']}" if version else ""
+    if without_model:
+        registered = f"; without its model (in {folder.model_dir}): {without_model}"
     print(f"{job}: tracked in MLflow as run {run_id} ({tracked['tracking_uri']}){registered}, {tracked['seconds']} s")
     return tracked
 
@@ -158,6 +182,8 @@ def load_model(spark: SparkSession, uri: str, scratch: str) -> tuple[Any, dict]:
     """(PipelineModel, segspark-model.json) of a model logged by `record`, by `models:/NAME/VERSION`
     (or alias) or `runs:/RUN_ID/model`; `scratch` is a folder on the session's filesystem that
     MLflow copies the model through for Spark to read."""
+    if is_connect(spark):
+        raise UsageError(f"--model {uri} over Spark Connect: {MODEL_OVER_CONNECT}; give the model's run folder")
     mlflow = _mlflow()
     try:
         info = mlflow.models.get_model_info(uri)

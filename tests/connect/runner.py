@@ -49,7 +49,35 @@ def sweep(spark: SparkSession, request: dict) -> dict:
     }
 
 
-TASKS = {"lloyd": lloyd, "model": kmeans_model, "sweep": sweep}
+def query(spark: SparkSession, request: dict) -> dict:
+    """Each query's result written as Parquet, for the tests' session to read (the server's catalog,
+    a Derby metastore, is one process's), after the request's statements."""
+    for statement in request.get("statements", []):
+        spark.sql(statement)
+    for sql, folder in request.get("queries", {}).items():
+        spark.sql(sql).write.parquet(folder)
+    return {"tables": sorted(row.tableName for row in spark.sql(f"SHOW TABLES IN {request['database']}").collect())}
+
+
+def publishing_lock(spark: SparkSession, request: dict) -> dict:
+    """A second publisher while the first holds the database's lock (a view over Connect)."""
+    from segspark.edge import tables
+    from segspark.errors import InputError
+
+    published = tables.prepare(spark, request["database"], request["output"], "score")
+    message = None
+    with tables.publishing(spark, published, "run 20261205T000000Z-aaaaaa"):
+        held = spark.catalog.tableExists(f"{request['database']}.segspark_publishing")
+        try:
+            with tables.publishing(spark, published, "run 20261205T000000Z-bbbbbb", wait_seconds=1):
+                pass
+        except InputError as error:
+            message = str(error)
+    left = spark.catalog.tableExists(f"{request['database']}.segspark_publishing")
+    return {"message": message, "held": held, "left": left}
+
+
+TASKS = {"lloyd": lloyd, "model": kmeans_model, "sweep": sweep, "query": query, "lock": publishing_lock}
 
 
 def main(remote: str, task: str, request_file: str, answer_file: str) -> None:

@@ -56,6 +56,7 @@ def start(folder: Path, timeout: float = 120) -> Server:
                 "--conf", "spark.driver.host=127.0.0.1",
                 "--conf", "spark.driver.bindAddress=127.0.0.1",
                 "--conf", f"spark.sql.warehouse.dir=file://{folder}/warehouse",
+                "--conf", "spark.sql.catalogImplementation=hive",  # a lasting catalog: Derby in `folder`
                 "--conf", "spark.connect.copyFromLocalToFs.allowDestLocal=true",
                 "--driver-java-options", f"-Dderby.system.home={folder}",
             ],

@@ -3,14 +3,17 @@
 `make dist` builds the wheel (code, default settings, source formats and Spark defaults as package
 data) and the jobs' spark-submit entry files. The wheel is installed in a fresh virtual environment
 outside the repository, and from another folder, with nothing of the checkout in the environment:
-`segspark-segment` (the console script, local mode), then, with segspark uninstalled again (as on a
+`segspark-segment` (the console script, local mode, and over Spark Connect; and from a thin
+client's environment, pyspark-client without JVM or py4j), then, with segspark uninstalled again (as on a
 cluster whose Python has only the dependencies), `spark-submit --py-files segspark-*.whl
 segment_customers.py`. Both publish the customers and segments the repository's own run gives.
 """
 
 from __future__ import annotations
 
+import configparser
 import glob
+import json
 import os
 import subprocess
 
@@ -66,7 +69,26 @@ def test_the_wheel_runs_as_a_console_script_through_spark_submit_and_over_spark_
     )  # fmt: skip
     assert "published: " + str(work / "by-connect") in remote.stdout
 
-    # 3. spark-submit with the wheel as --py-files, segspark itself not installed: the cluster's form
+    # 3. a thin client: pyspark-client (no JVM, no py4j) with the wheel and its other dependencies
+    thin = tmp_path / "thin"
+    run(["python3", "-m", "venv", str(thin)], cwd=work, env=env)
+    others = [line for line in install_requires() if not line.startswith("pyspark")]
+    run(
+        [str(thin / "bin" / "pip"), "install", "--quiet", "-c", str(REPO / "constraints.txt"), "pyspark-client",
+         *others],
+        cwd=work, env=env,
+    )  # fmt: skip
+    run([str(thin / "bin" / "pip"), "install", "--quiet", "--no-deps", wheel], cwd=work, env=env)
+    assert not (thin / "bin" / "spark-submit").exists()
+    client = run(
+        [str(thin / "bin" / "segspark-segment"), "--remote", connect_server, "--input", f"file://{orders}",
+         "--output", str(work / "by-thin-client"), *ARGS],
+        cwd=work, env=env,
+    )  # fmt: skip
+    assert "published: " + str(work / "by-thin-client") in client.stdout
+    assert json.loads((published(work / "by-thin-client") / "summary.json").read_text())["run"]["engine"] == "connect"
+
+    # 4. spark-submit with the wheel as --py-files, segspark itself not installed: the cluster's form
     run([str(venv / "bin" / "pip"), "uninstall", "--quiet", "--yes", "segspark"], cwd=work, env=env)
     submitted = run(
         [str(venv / "bin" / "spark-submit"), "--master", "local[2]", "--py-files", wheel, str(entry),
@@ -82,3 +104,12 @@ def test_the_wheel_runs_as_a_console_script_through_spark_submit_and_over_spark_
     pd.testing.assert_frame_equal(customers(work / "by-console"), expected, check_exact=True)
     pd.testing.assert_frame_equal(customers(work / "by-spark-submit"), expected, check_exact=True)
     pd.testing.assert_frame_equal(customers(work / "by-connect"), expected, check_exact=True)
+    pd.testing.assert_frame_equal(customers(work / "by-thin-client"), expected, check_exact=True)
+
+
+def install_requires() -> list[str]:
+    """The wheel's dependencies as setup.cfg gives them (those for this Python)."""
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    lines = [line.strip() for line in config["options"]["install_requires"].splitlines() if line.strip()]
+    return [line for line in lines if ";" not in line]

@@ -10,13 +10,15 @@ tests/jobs/conftest.py) publish into TABLES_DATABASE, the second reading its exp
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from jobs import publish_run, score_customers, segment_customers
-from segspark.edge import cli, outputs, runs, tables, workflow
+from segspark.edge import cli, locks, outputs, runs, tables, workflow
 from segspark.edge import inputs as segio
 from segspark.errors import InputError, NotPublished, UsageError
 from segspark.orders import datagen
@@ -278,7 +280,7 @@ def test_publishers_at_once_take_turns_and_every_row_lands(spark):
 
 def test_a_publisher_waits_for_the_lock_then_names_who_holds_it(spark, tmp_path):
     published_tables = tables.prepare(spark, "locked", "file:/locked-out", "score")
-    lock = f"{tables.database_location(spark, 'locked')}/{tables.LOCK}"
+    lock = f"{tables.database_location(spark, 'locked')}/{locks.LOCK_FILE}"
     with tables.publishing(spark, published_tables, "run 20260101T000000Z-aaaaaa"):
         with pytest.raises(InputError) as waited:
             with tables.publishing(spark, published_tables, "run 20260101T000000Z-bbbbbb", wait_seconds=1):
@@ -290,3 +292,26 @@ def test_a_publisher_waits_for_the_lock_then_names_who_holds_it(spark, tmp_path)
     assert f"lock {lock}); waited 1 s. If no run is publishing (one was killed), delete the lock file" in message
     with tables.publishing(spark, published_tables, "run 20260101T000000Z-cccccc", wait_seconds=1):
         pass  # released
+
+
+def test_the_lock_view_is_taken_once_of_many_at_once_and_names_its_holder(spark):
+    """Over Spark Connect (no exclusive file create) the lock is a view the catalog makes once: of
+    eight takers at the same moment one gets it; the view says who holds it; release frees it."""
+    spark.sql("CREATE DATABASE IF NOT EXISTS view_locked")
+    lock = locks.ViewLock(spark, "view_locked.segspark_publishing")
+    start = threading.Barrier(8)
+
+    def take(number):
+        start.wait()
+        return lock.take(f"run {number}", "2026-12-05T00:00:00+00:00")
+
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(take, range(8)))
+    assert taken.count(True) == 1
+    assert lock.holder() == f"run {taken.index(True)} since 2026-12-05T00:00:00+00:00"
+    assert lock.take("run it's another", "now") is False
+    lock.release()
+    assert not spark.catalog.tableExists("view_locked.segspark_publishing")
+    assert lock.take("run it's another", "now") is True  # a quote in the holder is kept, not SQL
+    assert lock.holder() == "run it's another since now"
+    lock.release()
