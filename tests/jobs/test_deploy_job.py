@@ -61,13 +61,19 @@ def test_the_wheel_runs_as_a_console_script_through_spark_submit_and_over_spark_
                   cwd=work, env=env)  # fmt: skip
     assert "published: file:" + str(work / "by-console") in console.stdout
 
-    # 2. the same console script as a Spark Connect client of a server it shares no folder with but the data's
-    remote = run(
-        [str(venv / "bin" / "segspark-segment"), "--remote", connect_server, "--input", f"file://{orders}",
-         "--output", str(work / "by-connect"), *ARGS],
-        cwd=work, env=env,
-    )  # fmt: skip
-    assert "published: " + str(work / "by-connect") in remote.stdout
+    def segment_over_connect(environment, output: str) -> None:
+        """`environment`'s console script as a Spark Connect client of a server it shares no folder with
+        but the data's."""
+        remote = run(
+            [str(environment / "bin" / "segspark-segment"), "--remote", connect_server, "--input", f"file://{orders}",
+             "--output", str(work / output), *ARGS],
+            cwd=work, env=env,
+        )  # fmt: skip
+        assert "published: " + str(work / output) in remote.stdout
+        assert json.loads((published(work / output) / "summary.json").read_text())["run"]["engine"] == "connect"
+
+    # 2. the same console script over Spark Connect
+    segment_over_connect(venv, "by-connect")
 
     # 3. a thin client: pyspark-client (no JVM, no py4j) with the wheel and its other dependencies
     thin = tmp_path / "thin"
@@ -80,13 +86,7 @@ def test_the_wheel_runs_as_a_console_script_through_spark_submit_and_over_spark_
     )  # fmt: skip
     run([str(thin / "bin" / "pip"), "install", "--quiet", "--no-deps", wheel], cwd=work, env=env)
     assert not (thin / "bin" / "spark-submit").exists()
-    client = run(
-        [str(thin / "bin" / "segspark-segment"), "--remote", connect_server, "--input", f"file://{orders}",
-         "--output", str(work / "by-thin-client"), *ARGS],
-        cwd=work, env=env,
-    )  # fmt: skip
-    assert "published: " + str(work / "by-thin-client") in client.stdout
-    assert json.loads((published(work / "by-thin-client") / "summary.json").read_text())["run"]["engine"] == "connect"
+    segment_over_connect(thin, "by-thin-client")
 
     # 4. spark-submit with the wheel as --py-files, segspark itself not installed: the cluster's form
     run([str(venv / "bin" / "pip"), "uninstall", "--quiet", "--yes", "segspark"], cwd=work, env=env)
